@@ -1,0 +1,14 @@
+//! Histories of operations, the models they are checked against, and the
+//! checkers: linearizability and Raft's election safety.
+//!
+//! This crate is pure: it does no process control and no async, and its only
+//! IO is reading and writing history files. The harness (`faultline test`)
+//! and `faultline check` both build on it.
+
+pub mod observation;
+pub mod op;
+pub mod pair;
+
+pub use observation::{Observation, Role};
+pub use op::{History, Op, OpType, Process};
+pub use pair::{pair, Operation, PairError};

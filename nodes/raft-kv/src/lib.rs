@@ -1,0 +1,1 @@
+//! The reference Raft key-value node.

@@ -1,0 +1,10 @@
+//! `faultline test`.
+
+use crate::exit::Outcome;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<Outcome> {
+    anyhow::bail!("`faultline test` is not built yet")
+}
