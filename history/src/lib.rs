@@ -8,7 +8,9 @@
 pub mod observation;
 pub mod op;
 pub mod pair;
+pub mod verdict;
 
 pub use observation::{Observation, Role};
 pub use op::{History, Op, OpType, Process};
 pub use pair::{pair, Operation, PairError};
+pub use verdict::Verdict;
