@@ -1,0 +1,189 @@
+//! The native history form: JSON Lines, one [`Op`] per line.
+//!
+//! The schema is described in [`crate::op`]. The reader checks each field
+//! itself rather than leaving it to serde, so that an error says which field
+//! was wrong, what it held and what was expected. Blank lines are skipped and
+//! fields it does not know are ignored, so that newer writers can add some.
+//!
+//! Two leniencies, both documented in the contract: a missing `time` reads
+//! as 0 (histories converted from formats without timestamps), and a `key`
+//! given as an integer reads as its decimal text. `index` is required and
+//! must grow strictly from line to line, as the harness writes it.
+
+use super::FormatError;
+use crate::op::{History, Op, OpType, Process};
+use serde_json::{Map, Value};
+use std::io::{self, Write};
+
+/// Writes a whole history, one line per operation.
+pub fn write_jsonl(w: &mut impl Write, history: &[Op]) -> io::Result<()> {
+    for op in history {
+        append_op(w, op)?;
+    }
+    Ok(())
+}
+
+/// Writes one operation as a line. The harness streams a history with this,
+/// so that a crash loses at most the line being written.
+pub fn append_op(w: &mut impl Write, op: &Op) -> io::Result<()> {
+    let mut line = serde_json::to_vec(op).map_err(io::Error::other)?;
+    line.push(b'\n');
+    w.write_all(&line)
+}
+
+/// Reads JSON Lines; returns the history and the line of each operation.
+pub(crate) fn read(text: &str) -> Result<(History, Vec<usize>), FormatError> {
+    let mut history = Vec::new();
+    let mut lines = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let line = n + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(raw).map_err(|e| {
+            let message = format!("expected an operation as a JSON object: {e}");
+            FormatError::at_column(line, e.column().max(1), strip_position(&message))
+        })?;
+        let Value::Object(object) = value else {
+            return Err(FormatError::at(
+                line,
+                format!("expected an operation as a JSON object, found {}", kind(&value)),
+            ));
+        };
+        let op = op_from_object(&object).map_err(|m| FormatError::at(line, m))?;
+        if let Some(previous) = history.last().map(|p: &Op| p.index) {
+            if op.index <= previous {
+                return Err(FormatError::at(
+                    line,
+                    format!(
+                        "expected \"index\" greater than {previous} (the line before), \
+                         found {}",
+                        op.index
+                    ),
+                ));
+            }
+        }
+        history.push(op);
+        lines.push(line);
+    }
+    Ok((history, lines))
+}
+
+/// Builds an operation from a JSON object, checking every field.
+pub(crate) fn op_from_object(o: &Map<String, Value>) -> Result<Op, String> {
+    let index = required(o, "index").and_then(|v| uint("index", v))?;
+    let time = match o.get("time") {
+        None | Some(Value::Null) => 0,
+        Some(v) => uint("time", v)?,
+    };
+    let process = match required(o, "process")? {
+        Value::String(s) if s == "nemesis" => Process::Nemesis,
+        Value::Number(n) if n.as_u64().is_some() => Process::Client(n.as_u64().unwrap_or(0)),
+        other => {
+            return Err(format!(
+                "expected \"process\" to be a non-negative integer or \"nemesis\", found {}",
+                short(other)
+            ))
+        }
+    };
+    let kind = match required(o, "type")? {
+        Value::String(s) => op_type(s),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        format!(
+            "expected \"type\" to be one of invoke, ok, fail, info, found {}",
+            short(&o["type"])
+        )
+    })?;
+    let f = match required(o, "f")? {
+        Value::String(s) if !s.is_empty() => s.clone(),
+        other => {
+            return Err(format!(
+                "expected \"f\" to be a function name such as \"read\", found {}",
+                short(other)
+            ))
+        }
+    };
+    let key = match o.get("key") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        Some(other) => {
+            return Err(format!("expected \"key\" to be a string, found {}", short(other)))
+        }
+    };
+    Ok(Op {
+        index,
+        time,
+        process,
+        kind,
+        f,
+        key,
+        value: o.get("value").cloned().unwrap_or(Value::Null),
+        node: optional_string(o, "node")?,
+        error: optional_string(o, "error")?,
+    })
+}
+
+pub(crate) fn op_type(s: &str) -> Option<OpType> {
+    match s {
+        "invoke" => Some(OpType::Invoke),
+        "ok" => Some(OpType::Ok),
+        "fail" => Some(OpType::Fail),
+        "info" => Some(OpType::Info),
+        _ => None,
+    }
+}
+
+fn required<'a>(o: &'a Map<String, Value>, field: &str) -> Result<&'a Value, String> {
+    o.get(field)
+        .ok_or_else(|| format!("expected a \"{field}\" field, found none"))
+}
+
+fn uint(field: &str, v: &Value) -> Result<u64, String> {
+    v.as_u64().ok_or_else(|| {
+        format!("expected \"{field}\" to be a non-negative integer, found {}", short(v))
+    })
+}
+
+fn optional_string(o: &Map<String, Value>, field: &str) -> Result<Option<String>, String> {
+    match o.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(format!(
+            "expected \"{field}\" to be a string, found {}",
+            short(other)
+        )),
+    }
+}
+
+/// A value as it appears in a message: the JSON text, cut when long.
+fn short(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 40 {
+        let cut: String = text.chars().take(37).collect();
+        format!("{cut}...")
+    } else {
+        text
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// serde_json appends " at line L column C"; the caller reports the place.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
