@@ -1,10 +1,41 @@
-//! `faultline clean`.
+//! `faultline clean`: removes what crashed runs left behind (node
+//! processes, network namespaces, bridges, veths, clock files), as recorded
+//! in their state files, plus namespaces and links named like ours that no
+//! live run owns.
 
 use crate::exit::Outcome;
+use nemesis::registry;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Also clean runs whose faultline process is still alive
+    #[arg(long)]
+    all: bool,
+    /// Print what would be removed, remove nothing
+    #[arg(long)]
+    dry_run: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`faultline clean` is not built yet")
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let report = registry::clean(args.all, args.dry_run);
+    for line in &report.live_runs {
+        println!("kept {line}");
+    }
+    for line in &report.removed {
+        println!("removed {line}");
+    }
+    for line in &report.failed {
+        eprintln!("failed {line}");
+    }
+    if report.removed.is_empty() && report.failed.is_empty() {
+        println!("nothing to clean in {}", registry::state_dir().display());
+    }
+    if !report.ok() {
+        anyhow::bail!(
+            "{} of {} items could not be removed; expected none to fail",
+            report.failed.len(),
+            report.failed.len() + report.removed.len()
+        );
+    }
+    Ok(Outcome::Valid)
 }
