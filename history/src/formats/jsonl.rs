@@ -9,6 +9,10 @@
 //! as 0 (histories converted from formats without timestamps), and a `key`
 //! given as an integer reads as its decimal text. `index` is required and
 //! must grow strictly from line to line, as the harness writes it.
+//!
+//! A history streamed by a process that crashed may end in a line cut short.
+//! A last line with no newline whose JSON ends early is therefore dropped:
+//! what remains is a prefix of the history, which is a history too.
 
 use super::FormatError;
 use crate::op::{History, Op, OpType, Process};
@@ -35,19 +39,32 @@ pub fn append_op(w: &mut impl Write, op: &Op) -> io::Result<()> {
 pub(crate) fn read(text: &str) -> Result<(History, Vec<usize>), FormatError> {
     let mut history = Vec::new();
     let mut lines = Vec::new();
+    let last = text.lines().count();
     for (n, raw) in text.lines().enumerate() {
         let line = n + 1;
         if raw.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(raw).map_err(|e| {
-            let message = format!("expected an operation as a JSON object: {e}");
-            FormatError::at_column(line, e.column().max(1), strip_position(&message))
-        })?;
+        let value: Value = match serde_json::from_str(raw) {
+            Ok(value) => value,
+            Err(e) if cut_short(text, line == last, &e) => break,
+            Err(e) => {
+                let message = format!("expected an operation as a JSON object: {e}");
+                let column = e.column().max(1);
+                return Err(FormatError::at_column(
+                    line,
+                    column,
+                    strip_position(&message),
+                ));
+            }
+        };
         let Value::Object(object) = value else {
             return Err(FormatError::at(
                 line,
-                format!("expected an operation as a JSON object, found {}", kind(&value)),
+                format!(
+                    "expected an operation as a JSON object, found {}",
+                    kind(&value)
+                ),
             ));
         };
         let op = op_from_object(&object).map_err(|m| FormatError::at(line, m))?;
@@ -69,6 +86,11 @@ pub(crate) fn read(text: &str) -> Result<(History, Vec<usize>), FormatError> {
     Ok((history, lines))
 }
 
+/// Whether a line that does not parse is the last one, written in part.
+pub(crate) fn cut_short(text: &str, last: bool, e: &serde_json::Error) -> bool {
+    last && e.is_eof() && !text.ends_with('\n')
+}
+
 /// Builds an operation from a JSON object, checking every field.
 pub(crate) fn op_from_object(o: &Map<String, Value>) -> Result<Op, String> {
     let index = required(o, "index").and_then(|v| uint("index", v))?;
@@ -78,13 +100,13 @@ pub(crate) fn op_from_object(o: &Map<String, Value>) -> Result<Op, String> {
     };
     let process = match required(o, "process")? {
         Value::String(s) if s == "nemesis" => Process::Nemesis,
-        Value::Number(n) if n.as_u64().is_some() => Process::Client(n.as_u64().unwrap_or(0)),
-        other => {
-            return Err(format!(
-                "expected \"process\" to be a non-negative integer or \"nemesis\", found {}",
+        other => other.as_u64().map(Process::Client).ok_or_else(|| {
+            format!(
+                "expected \"process\" to be a non-negative integer or \"nemesis\", \
+                 found {}",
                 short(other)
-            ))
-        }
+            )
+        })?,
     };
     let kind = match required(o, "type")? {
         Value::String(s) => op_type(s),
@@ -110,7 +132,10 @@ pub(crate) fn op_from_object(o: &Map<String, Value>) -> Result<Op, String> {
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
         Some(other) => {
-            return Err(format!("expected \"key\" to be a string, found {}", short(other)))
+            return Err(format!(
+                "expected \"key\" to be a string, found {}",
+                short(other)
+            ))
         }
     };
     Ok(Op {
@@ -143,7 +168,10 @@ fn required<'a>(o: &'a Map<String, Value>, field: &str) -> Result<&'a Value, Str
 
 fn uint(field: &str, v: &Value) -> Result<u64, String> {
     v.as_u64().ok_or_else(|| {
-        format!("expected \"{field}\" to be a non-negative integer, found {}", short(v))
+        format!(
+            "expected \"{field}\" to be a non-negative integer, found {}",
+            short(v)
+        )
     })
 }
 

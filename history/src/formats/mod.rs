@@ -7,9 +7,10 @@
 //! | `porcupine-etcd` | the etcd logs of Porcupine's test corpus |
 //! | `porcupine-kv` | the key/value histories of Porcupine's test corpus |
 //!
-//! [`Format::Auto`] looks at the first characters that are not blank: `{"`
-//! is JSON Lines, `INFO` followed by `jepsen.util` is an etcd log, and `[`,
-//! `(`, `{:`, `#` or a `;` comment is EDN. Porcupine's key/value files are
+//! [`Format::Auto`] looks at the first characters that are not blank: a map
+//! whose first key is a string (`{"`) is JSON Lines, `INFO` followed by
+//! `jepsen.util` is an etcd log, and `[`, `(`, `#`, a `;` comment or a map
+//! whose first key is a keyword (`{:`) is EDN. Porcupine's key/value files are
 //! EDN maps one per line, so they are read as EDN, which gives the same
 //! history.
 //!
@@ -25,6 +26,7 @@ use std::str::FromStr;
 
 pub mod edn;
 pub mod jsonl;
+pub mod porcupine;
 
 pub use edn::write_edn;
 pub use jsonl::{append_op, write_jsonl};
@@ -53,14 +55,19 @@ impl Format {
             // An empty history is the same in every format.
             return Some(Format::Jsonl);
         }
-        if start.starts_with("{\"") {
-            return Some(Format::Jsonl);
+        // A map: JSON when its first key is a string, EDN when a keyword.
+        if let Some(inside) = start.strip_prefix('{') {
+            return match inside.trim_start().chars().next() {
+                Some('"') => Some(Format::Jsonl),
+                Some(':') => Some(Format::Edn),
+                _ => None,
+            };
         }
         let mut words = start.split_whitespace();
         if words.next() == Some("INFO") && words.next() == Some("jepsen.util") {
             return Some(Format::PorcupineEtcd);
         }
-        let edn_start = ["[", "(", "{:", "{ :", "#", ";"];
+        let edn_start = ["[", "(", "#", ";"];
         if edn_start.iter().any(|s| start.starts_with(s)) {
             return Some(Format::Edn);
         }
@@ -166,13 +173,24 @@ impl fmt::Display for FormatError {
 /// Reads a history file.
 pub fn read_path(path: &Path, format: Format) -> Result<History, FormatError> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| FormatError::whole(format!("cannot read the history: {e}")).in_file(&origin))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        FormatError::whole(format!("cannot read the history: {e}")).in_file(&origin)
+    })?;
     read_str(&text, format, &origin)
 }
 
 /// Reads a history from text; `origin` names it in errors.
 pub fn read_str(text: &str, format: Format, origin: &str) -> Result<History, FormatError> {
+    read_str_numbered(text, format, origin).map(|(history, _)| history)
+}
+
+/// Reads a history and the 1-based line of each of its operations, so that
+/// a later complaint about an operation can point at its line.
+pub fn read_str_numbered(
+    text: &str,
+    format: Format,
+    origin: &str,
+) -> Result<(History, Vec<usize>), FormatError> {
     let format = match format {
         Format::Auto => Format::detect(text).ok_or_else(|| {
             FormatError::whole(format!(
@@ -187,19 +205,13 @@ pub fn read_str(text: &str, format: Format, origin: &str) -> Result<History, For
     let (history, lines) = match format {
         Format::Jsonl => jsonl::read(text),
         Format::Edn => edn::read(text),
-        Format::PorcupineEtcd | Format::PorcupineKv => read_porcupine(text, format),
+        Format::PorcupineEtcd => porcupine::read_etcd(text),
+        Format::PorcupineKv => porcupine::read_kv(text),
         Format::Auto => unreachable!("auto was resolved above"),
     }
     .map_err(|e| e.in_file(origin))?;
     check_pairs(&history, &lines).map_err(|e| e.in_file(origin))?;
-    Ok(history)
-}
-
-/// Porcupine's files hold one operation per line, so the line of an
-/// operation is that of the n-th line that is not blank.
-fn read_porcupine(text: &str, format: Format) -> Result<(History, Vec<usize>), FormatError> {
-    let _ = (text, format);
-    Err(FormatError::whole("the Porcupine formats are not available yet"))
+    Ok((history, lines))
 }
 
 /// Checks that invocations and completions pair up; the error names the
