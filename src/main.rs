@@ -8,11 +8,17 @@ mod check;
 mod clean;
 mod exit;
 mod report;
+mod runner;
 mod serve;
+mod target;
 mod test;
 
 #[derive(Parser)]
-#[command(name = "faultline", version, about = "A Jepsen-style correctness checker for consensus systems")]
+#[command(
+    name = "faultline",
+    version,
+    about = "A Jepsen-style correctness checker for consensus systems"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,6 +36,9 @@ enum Command {
     Serve(serve::Args),
     /// Remove what a crashed run left behind: processes, namespaces, files
     Clean(clean::Args),
+    /// Measure the harness's own ceiling against an instant in-process target
+    #[command(name = "bench-harness", hide = true)]
+    BenchHarness(runner::bench::Args),
     /// Run the reference raft-kv node (used by the harness)
     #[command(name = "raft-kv", hide = true, disable_help_flag = true)]
     RaftKv {
@@ -53,12 +62,13 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Clean(args) => clean::run(args),
+        Command::BenchHarness(args) => runner::bench::run(args),
         Command::RaftKv { args } => return raft_kv_main(args),
     })
 }
 
 /// The node runs inside this binary too, so that `cargo run -- test` needs
 /// nothing else built.
-fn raft_kv_main(_args: Vec<String>) -> ExitCode {
-    ExitCode::from(exit::ERROR)
+fn raft_kv_main(args: Vec<String>) -> ExitCode {
+    raft_kv::cli::main_from_args(args)
 }
