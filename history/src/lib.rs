@@ -5,6 +5,10 @@
 //! IO is reading and writing history files. The harness (`faultline test`)
 //! and `faultline check` both build on it.
 
+pub mod election;
+pub mod formats;
+pub mod linear;
+pub mod model;
 pub mod observation;
 pub mod op;
 pub mod pair;

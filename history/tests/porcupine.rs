@@ -1,0 +1,137 @@
+//! Porcupine's test corpus: every history file with the verdict Porcupine's
+//! own suite expects (`MANIFEST.tsv`), checked by one helper.
+
+use history::formats::porcupine::{read_etcd, read_kv};
+use history::linear::{check, decide, CheckOptions, LinearReport};
+use history::model::ModelKind;
+use history::Verdict;
+use std::path::PathBuf;
+
+fn corpus() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/histories/porcupine")
+}
+
+/// Reads one corpus file and decides it with the model of its family;
+/// with `evidence`, counterexamples are gathered too.
+fn check_file(file: &str, family: &str, evidence: bool) -> LinearReport {
+    let text = std::fs::read_to_string(corpus().join(file)).expect("corpus file is readable");
+    let (history, model) = match family {
+        "etcd" => (read_etcd(&text), ModelKind::CasRegister),
+        "kv" => (read_kv(&text), ModelKind::Kv),
+        other => panic!("unknown family {other} in MANIFEST.tsv"),
+    };
+    let (history, _) = history.unwrap_or_else(|e| panic!("{file}: {e}"));
+    let opts = CheckOptions {
+        model,
+        ..CheckOptions::default()
+    };
+    let report = if evidence {
+        check(&history, &opts)
+    } else {
+        decide(&history, &opts)
+    };
+    report.unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+fn verdict_of(expected: &str) -> Verdict {
+    match expected {
+        "linearizable" => Verdict::Valid,
+        "not" => Verdict::Invalid,
+        other => panic!("unknown expectation {other} in MANIFEST.tsv"),
+    }
+}
+
+#[test]
+fn every_corpus_file_gets_the_verdict_porcupine_expects() {
+    let manifest = std::fs::read_to_string(corpus().join("MANIFEST.tsv")).expect("manifest");
+    let mut wrong = Vec::new();
+    let mut files = 0;
+    for row in manifest.lines().skip(1) {
+        let cols: Vec<&str> = row.split('\t').collect();
+        let (file, family, ops, expected) = (cols[0], cols[1], cols[3], cols[4]);
+        let report = check_file(file, family, false);
+        files += 1;
+        assert_eq!(
+            report.operations.to_string(),
+            ops,
+            "{file}: operation count"
+        );
+        if report.verdict != verdict_of(expected) {
+            wrong.push(format!("{file}: {} instead of {expected}", report.verdict));
+        }
+    }
+    assert_eq!(files, 109);
+    assert!(wrong.is_empty(), "wrong verdicts: {wrong:#?}");
+}
+
+#[test]
+fn c10_bad_is_wrong_on_every_key_but_4_and_8() {
+    let report = check_file("kv/c10-bad.txt", "kv", false);
+    for key in &report.keys {
+        let fine = matches!(key.key.as_deref(), Some("4" | "8"));
+        let expected = if fine {
+            Verdict::Valid
+        } else {
+            Verdict::Invalid
+        };
+        assert_eq!(key.verdict, expected, "key {:?}", key.key);
+    }
+}
+
+#[test]
+fn c50_bad_decides_every_key() {
+    let report = check_file("kv/c50-bad.txt", "kv", false);
+    assert_eq!(report.keys.len(), 10);
+    for key in &report.keys {
+        assert_ne!(
+            key.verdict,
+            Verdict::Unknown,
+            "key {:?}: {:?}",
+            key.key,
+            key.reason
+        );
+    }
+    for illegal in ["1", "2", "3", "4", "5", "6", "8"] {
+        let key = report
+            .keys
+            .iter()
+            .find(|k| k.key.as_deref() == Some(illegal));
+        assert_eq!(
+            key.map(|k| k.verdict),
+            Some(Verdict::Invalid),
+            "key {illegal}"
+        );
+    }
+}
+
+#[test]
+fn counterexamples_are_themselves_not_linearizable() {
+    for (file, family, model) in [
+        ("kv/c01-bad.txt", "kv", ModelKind::Kv),
+        ("jepsen/etcd_000.log", "etcd", ModelKind::CasRegister),
+        ("jepsen/etcd_001.log", "etcd", ModelKind::CasRegister),
+    ] {
+        let report = check_file(file, family, true);
+        let bad: Vec<_> = report
+            .keys
+            .iter()
+            .filter(|k| k.verdict == Verdict::Invalid)
+            .collect();
+        assert!(!bad.is_empty(), "{file}");
+        for key in bad {
+            let c = key
+                .counterexample
+                .as_ref()
+                .expect("invalid keys have evidence");
+            assert_eq!(c.stuck.len(), 1, "{file}: one stuck operation");
+            assert!(c.ops.iter().any(|op| op.index == c.stuck[0]), "{file}");
+            assert!(!c.states.is_empty() && !c.explanation.is_empty(), "{file}");
+            let opts = CheckOptions {
+                model,
+                ..CheckOptions::default()
+            };
+            let again = decide(&c.ops, &opts).expect("evidence pairs up");
+            assert_eq!(again.verdict, Verdict::Invalid, "{file}: {}", c.explanation);
+        }
+    }
+}
