@@ -37,6 +37,9 @@ fn correct_raft_kv_stays_valid_under_partition_kill_and_pause() {
     assert_eq!(run.code, 0, "expected exit 0 (valid):\n{}", run.output);
     assert_eq!(run.checker("linearizable"), "valid");
     assert_eq!(run.checker("election-safety"), "valid");
+    let figures = &run.results()["figures"];
+    assert!(figures["availability"].as_f64().unwrap() > 0.2, "{figures}");
+    assert!(figures["elections"].as_u64().unwrap() >= 1, "{figures}");
 
     let history = read_path(&run.dir.join("history.jsonl"), Format::Jsonl).unwrap();
     let faults: Vec<&str> = history

@@ -140,8 +140,11 @@ pub(super) async fn drive(
     Ok(crashed)
 }
 
-/// Reads every key through every node, retrying a few times until each
-/// read is `ok`; every attempt is in the history.
+/// How long the final reads may keep retrying, all together.
+const FINAL_READS_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Reads every key through every node, retrying each until it is `ok` or
+/// the time is up; every attempt is in the history.
 async fn final_reads(
     config: &Config,
     target: &Target,
@@ -151,6 +154,8 @@ async fn final_reads(
     first_process: u64,
 ) {
     let n = addrs.len() as u64;
+    // A cluster that has just healed may still be electing a leader.
+    let deadline = Instant::now() + FINAL_READS_TIMEOUT;
     let mut tasks = Vec::new();
     for (i, (&addr, id)) in addrs.iter().zip(ids).enumerate() {
         let (spec, id, protocol, keys) = (spec.clone(), id.clone(), target.protocol, config.keys);
@@ -162,7 +167,7 @@ async fn final_reads(
             let mut client = protocol.client_with(addr, options);
             for key in 0..keys {
                 let op = RegisterGen::final_read(key);
-                for _ in 0..5 {
+                loop {
                     let done = clients::perform(&spec, process, &id, client.as_mut(), &op).await;
                     match done {
                         Completion::Ok(_) => break,
@@ -172,7 +177,10 @@ async fn final_reads(
                         }
                         Completion::Fail(_) => {}
                     }
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
         }));
