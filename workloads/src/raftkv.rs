@@ -1,6 +1,6 @@
 //! The raft-kv client: JSON lines over TCP, one request at a time.
 //!
-//! The protocol is in PROTOCOLS.md: a request names its `id`, `op`, `key`
+//! The protocol is in docs/protocols.md: a request names its `id`, `op`, `key`
 //! and arguments; the answer echoes the `id` and says `ok`, or gives an
 //! `error` with `definite` telling whether the operation surely did not take
 //! effect. The client connects lazily; a refused connection is a `fail`
