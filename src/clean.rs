@@ -21,14 +21,23 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     for line in &report.live_runs {
         println!("kept {line}");
     }
+    let verb = if args.dry_run { "would remove" } else { "removed" };
     for line in &report.removed {
-        println!("removed {line}");
+        println!("{verb} {}", line.trim_end_matches(" (dry run)"));
     }
     for line in &report.failed {
         eprintln!("failed {line}");
     }
     if report.removed.is_empty() && report.failed.is_empty() {
         println!("nothing to clean in {}", registry::state_dir().display());
+    } else {
+        println!(
+            "{} {} item(s), {} failed, {} live run(s) kept",
+            verb,
+            report.removed.len(),
+            report.failed.len(),
+            report.live_runs.len()
+        );
     }
     if !report.ok() {
         anyhow::bail!(

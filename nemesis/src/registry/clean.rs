@@ -10,7 +10,7 @@
 //! lost. A namespace holding a process whose parent is alive (not init) is
 //! spared unless `all`: its run may be alive and recorded elsewhere.
 
-use super::{same_process, state_dir, RunState, DEFAULT_STATE_DIR};
+use super::{default_state_dir, same_process, state_dir, RunState, DEFAULT_STATE_DIR};
 use crate::cmd;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -68,6 +68,7 @@ pub fn clean_in(dir: &Path, options: CleanOptions) -> CleanReport {
         dir.to_path_buf(),
         state_dir(),
         PathBuf::from(DEFAULT_STATE_DIR),
+        default_state_dir(),
     ] {
         spared.extend(live_tags_in(&known));
     }

@@ -25,14 +25,27 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// The state dir when `$FAULTLINE_STATE_DIR` is not set.
+/// The state dir of root when `$FAULTLINE_STATE_DIR` is not set. Other
+/// users get a dir of their own beside it (see [`default_state_dir`]).
 pub const DEFAULT_STATE_DIR: &str = "/tmp/faultline-state";
 
-/// The state dir: `$FAULTLINE_STATE_DIR`, else [`DEFAULT_STATE_DIR`].
+/// The state dir when `$FAULTLINE_STATE_DIR` is not set: [`DEFAULT_STATE_DIR`]
+/// for root, `/tmp/faultline-state-<uid>` for anyone else, so that a user
+/// never depends on a dir another user created.
+pub fn default_state_dir() -> PathBuf {
+    let uid = nix::unistd::getuid();
+    if uid.is_root() {
+        PathBuf::from(DEFAULT_STATE_DIR)
+    } else {
+        PathBuf::from(format!("{DEFAULT_STATE_DIR}-{uid}"))
+    }
+}
+
+/// The state dir: `$FAULTLINE_STATE_DIR`, else [`default_state_dir`].
 pub fn state_dir() -> PathBuf {
     std::env::var_os("FAULTLINE_STATE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+        .unwrap_or_else(default_state_dir)
 }
 
 /// What a run has created, as stored in its state file.
