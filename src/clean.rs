@@ -1,14 +1,17 @@
 //! `faultline clean`: removes what crashed runs left behind (node
 //! processes, network namespaces, bridges, veths, clock files), as recorded
 //! in their state files, plus namespaces and links named like ours that no
-//! live run owns.
+//! state file records, once they are empty and a minute old. State dirs,
+//! state files and entries that another user could have written, or that
+//! name something a run does not create, are refused and reported.
 
 use crate::exit::Outcome;
 use nemesis::registry;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Also clean runs whose faultline process is still alive
+    /// Also clean runs whose faultline process is still alive, and sweep
+    /// unrecorded namespaces that still hold processes or are under a minute old
     #[arg(long)]
     all: bool,
     /// Print what would be removed, remove nothing
@@ -21,7 +24,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     for line in &report.live_runs {
         println!("kept {line}");
     }
-    let verb = if args.dry_run { "would remove" } else { "removed" };
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
     for line in &report.removed {
         println!("{verb} {}", line.trim_end_matches(" (dry run)"));
     }
@@ -41,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     }
     if !report.ok() {
         anyhow::bail!(
-            "{} of {} items could not be removed; expected none to fail",
+            "{} of {} items failed or were refused; expected none to fail",
             report.failed.len(),
             report.failed.len() + report.removed.len()
         );

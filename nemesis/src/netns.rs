@@ -288,8 +288,7 @@ impl Drop for NetnsNet {
 /// An exclusive lock on `<state dir>/subnet.lock`, released on drop.
 fn subnet_lock() -> Result<Flock<std::fs::File>> {
     let dir = crate::registry::state_dir();
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::io(format!("creating state dir {}", dir.display()), e))?;
+    crate::registry::prepare_state_dir(&dir)?;
     let path = dir.join("subnet.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)

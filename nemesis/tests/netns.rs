@@ -156,6 +156,7 @@ fn sweep(tag: &str, all: bool) -> CleanOptions {
         dry_run: false,
         orphans: true,
         only_tag: Some(tag.to_string()),
+        min_age: Duration::ZERO,
     }
 }
 
@@ -279,7 +280,7 @@ fn clean_removes_what_a_run_with_a_dead_owner_left() {
 }
 
 #[test]
-fn the_orphan_sweep_spares_live_nodes_and_removes_unrecorded_leftovers() {
+fn the_orphan_sweep_spares_busy_and_young_namespaces_and_removes_old_leftovers() {
     if !supported() {
         return;
     }
@@ -295,13 +296,22 @@ fn the_orphan_sweep_spares_live_nodes_and_removes_unrecorded_leftovers() {
     std::mem::forget(net);
     std::fs::remove_file(registry.path()).unwrap();
 
-    // The node's parent (this test) is alive: its run may be too.
+    // A node still runs inside: its run may be alive.
     let report = clean_in(dir.path(), sweep(&tag, false));
     assert_eq!(leftovers(&tag).len(), 5, "{:?}", report.removed);
-    assert!(report.live_runs.iter().any(|r| r.contains("live parent")));
+    assert!(report.live_runs.iter().any(|r| r.contains("runs in it")));
 
     node.kill().unwrap();
     node.wait().unwrap();
+    // Empty but created just now: its run may still be building it.
+    let young = CleanOptions {
+        min_age: Duration::from_secs(60),
+        ..sweep(&tag, false)
+    };
+    let report = clean_in(dir.path(), young);
+    assert_eq!(leftovers(&tag).len(), 5, "{:?}", report.removed);
+    assert!(report.live_runs.iter().any(|r| r.contains("s ago")));
+
     let report = clean_in(dir.path(), sweep(&tag, false));
     assert!(report.ok(), "{:?}", report.failed);
     assert_eq!(leftovers(&tag), Vec::<String>::new());

@@ -2,31 +2,52 @@
 //!
 //! For each state file whose owner is dead (or every state file, with
 //! `all`): kill the recorded processes that are still the same processes
-//! (same start time, same program), kill whatever still runs inside the
-//! recorded namespaces, delete namespaces, links and files, then the state
-//! file. Then, with `orphans`, sweep namespaces and links named
-//! `fl-<6 hex>-...` whose tag no live run claims (in this state dir,
-//! `$FAULTLINE_STATE_DIR` or the default one), for runs whose state file was
-//! lost. A namespace holding a process whose parent is alive (not init) is
-//! spared unless `all`: its run may be alive and recorded elsewhere.
+//! (same start time, same command line, same user), kill whatever still runs
+//! inside the recorded namespaces, delete namespaces, links and files, then
+//! the state file. Nothing is done for a state dir or state file that
+//! someone else could have written, nor for an entry that is not named the
+//! way a run of the file's tag names things (see the `trust` module): such
+//! entries are reported as failed and the state file is kept.
+//!
+//! Then, with `orphans`, sweep namespaces and links of runs whose state
+//! file was lost (see the `sweep` module).
+//!
+//! # Limits
+//!
+//! - Only the state dir itself is checked, not its parents: a dir below a
+//!   directory that others can write to (other than sticky `/tmp`) can be
+//!   swapped.
+//! - A forged record of a process still needs a trusted state file, so it
+//!   needs this user; the checks on processes only stop mistakes (a reused
+//!   pid), not that user.
 
+use super::sweep::sweep_orphans;
+use super::trust::{self, is_link_of, is_namespace_of, tag_of_state_file};
 use super::{default_state_dir, same_process, state_dir, RunState, DEFAULT_STATE_DIR};
 use crate::cmd;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How old an unrecorded namespace must be before [`clean`] sweeps it.
+pub const ORPHAN_MIN_AGE: Duration = Duration::from_secs(60);
 
 /// What to clean.
 #[derive(Debug, Clone, Default)]
 pub struct CleanOptions {
-    /// Also clean runs whose owner is alive.
+    /// Also clean runs whose owner is alive, and sweep namespaces with
+    /// processes inside or younger than `min_age`.
     pub all: bool,
     /// Report what would be removed, remove nothing.
     pub dry_run: bool,
-    /// Also sweep `fl-<tag>-` namespaces and links with no live owner.
+    /// Also sweep `fl-<tag>-` namespaces and links with no state file.
     pub orphans: bool,
     /// Sweep only resources of this tag (for tests that must not touch
     /// other runs on the host).
     pub only_tag: Option<String>,
+    /// Spare unrecorded namespaces younger than this: their run may be
+    /// starting with a state dir we do not know.
+    pub min_age: Duration,
 }
 
 /// What [`clean`] did, one human-readable line per item.
@@ -54,6 +75,7 @@ pub fn clean(all: bool, dry_run: bool) -> CleanReport {
         dry_run,
         orphans: true,
         only_tag: None,
+        min_age: ORPHAN_MIN_AGE,
     };
     clean_in(&state_dir(), options)
 }
@@ -61,8 +83,17 @@ pub fn clean(all: bool, dry_run: bool) -> CleanReport {
 /// Cleans the runs recorded in `dir`.
 pub fn clean_in(dir: &Path, options: CleanOptions) -> CleanReport {
     let mut report = CleanReport::default();
-    // Runs recorded anywhere we know of protect their resources from the
-    // orphan sweep, whichever dir this call cleans; so do runs cleaned here.
+    let missing = std::fs::symlink_metadata(dir)
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+    if !missing {
+        if let Err(why) = trust::check_dir(dir) {
+            report.failed.push(why);
+            return report;
+        }
+    }
+
+    // A tag with a state file in any dir we know of is not an orphan,
+    // whether its owner lives or not and whatever this call makes of it.
     let mut spared = BTreeSet::new();
     for known in [
         dir.to_path_buf(),
@@ -70,7 +101,7 @@ pub fn clean_in(dir: &Path, options: CleanOptions) -> CleanReport {
         PathBuf::from(DEFAULT_STATE_DIR),
         default_state_dir(),
     ] {
-        spared.extend(live_tags_in(&known));
+        spared.extend(recorded_tags(&known));
     }
     for (path, state) in read_states(dir, &mut report) {
         let alive = same_process(state.owner_pid, state.owner_start);
@@ -79,13 +110,10 @@ pub fn clean_in(dir: &Path, options: CleanOptions) -> CleanReport {
                 "run {} (tag {}) owned by live pid {}",
                 state.run_id, state.tag, state.owner_pid
             ));
-            spared.insert(state.tag.clone());
             continue;
         }
-        // Handled here, whatever the outcome: the sweep leaves it alone.
-        spared.insert(state.tag.clone());
         let failures = report.failed.len();
-        clean_run(&state, options.dry_run, &mut report);
+        clean_run(dir, &state, options.dry_run, &mut report);
         // Keep the record of anything left, so that cleaning again retries.
         if report.failed.len() == failures {
             remove_file(&path, options.dry_run, &mut report);
@@ -97,10 +125,9 @@ pub fn clean_in(dir: &Path, options: CleanOptions) -> CleanReport {
     report
 }
 
-fn read_states(
-    dir: &Path,
-    report: &mut CleanReport,
-) -> Vec<(std::path::PathBuf, RunState)> {
+/// The state files in `dir` that this user wrote and that are named after
+/// the tag they record; every other `.json` file is reported as failed.
+fn read_states(dir: &Path, report: &mut CleanReport) -> Vec<(PathBuf, RunState)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -109,35 +136,70 @@ fn read_states(
         if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
+        if let Err(why) = trust::check_state_file(&path) {
+            report.failed.push(why);
+            continue;
+        }
         let parsed = std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
             .and_then(|text| {
                 serde_json::from_str::<RunState>(&text).map_err(|e| e.to_string())
             });
-        match parsed {
-            Ok(state) => states.push((path, state)),
-            Err(e) => report.failed.push(format!(
-                "state file {}: {e}; expected a faultline run state",
-                path.display()
-            )),
+        let state = match parsed {
+            Ok(state) => state,
+            Err(e) => {
+                report.failed.push(format!(
+                    "state file {}: {e}; expected a faultline run state",
+                    path.display()
+                ));
+                continue;
+            }
+        };
+        if tag_of_state_file(&path) != Some(state.tag.as_str()) {
+            report.failed.push(format!(
+                "refusing state file {}: it records tag {:?}; expected a file named \
+                 <tag>.json after the tag it records, a tag of 6 lowercase hex digits",
+                path.display(),
+                state.tag
+            ));
+            continue;
         }
+        states.push((path, state));
     }
     states
 }
 
-fn live_tags_in(dir: &Path) -> BTreeSet<String> {
-    let mut ignored = CleanReport::default();
-    read_states(dir, &mut ignored)
-        .into_iter()
-        .filter(|(_, s)| same_process(s.owner_pid, s.owner_start))
-        .map(|(_, s)| s.tag)
+/// The tags named by `<tag>.json` files in `dir`, trusted or not: sparing
+/// a resource from the sweep is always safe.
+fn recorded_tags(dir: &Path) -> BTreeSet<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeSet::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| tag_of_state_file(&e.path()).map(str::to_string))
         .collect()
 }
 
-fn clean_run(state: &RunState, dry_run: bool, report: &mut CleanReport) {
+fn clean_run(dir: &Path, state: &RunState, dry_run: bool, report: &mut CleanReport) {
+    let tag = &state.tag;
     for process in &state.processes {
+        let plausible = !process.program.is_empty()
+            && !process.program.contains('/')
+            && state.owner_start != 0
+            && process.start >= state.owner_start;
+        if !plausible {
+            report.failed.push(format!(
+                "refusing to kill process {} ({}): recorded start {} and owner start {}; \
+                 expected a program name and a start no earlier than the owner's",
+                process.pid, process.program, process.start, state.owner_start
+            ));
+            continue;
+        }
+        // Gone, or the pid now belongs to someone else: nothing to do.
         if !same_process(process.pid, process.start)
-            || !runs(process.pid, &process.program)
+            || !runs(process.pid, &process.program, tag)
+            || !trust::runs_as_me(process.pid)
         {
             continue;
         }
@@ -145,10 +207,20 @@ fn clean_run(state: &RunState, dry_run: bool, report: &mut CleanReport) {
         act(report, what, dry_run, || crate::signal::kill(process.pid));
     }
     for ns in &state.namespaces {
-        remove_namespace(ns, dry_run, report);
+        if is_namespace_of(ns, tag) {
+            remove_namespace(ns, dry_run, report);
+        } else {
+            report.failed.push(format!(
+                "refusing to remove namespace {ns}: not a faultline name for tag {tag}"
+            ));
+        }
     }
     for link in &state.links {
-        if link_exists(link) {
+        if !is_link_of(link, tag) {
+            report.failed.push(format!(
+                "refusing to remove link {link}: not a faultline name for tag {tag}"
+            ));
+        } else if link_exists(link) {
             let what = format!("link {link}");
             act(report, what, dry_run, || {
                 cmd::run("ip", &["link", "del", link])
@@ -156,32 +228,38 @@ fn clean_run(state: &RunState, dry_run: bool, report: &mut CleanReport) {
         }
     }
     for file in &state.files {
-        remove_file(file, dry_run, report);
+        match trust::clock_file(file, dir, tag) {
+            Ok(Some(file)) => remove_file(&file, dry_run, report),
+            Ok(None) => {}
+            Err(why) => report.failed.push(why),
+        }
     }
 }
 
-/// Whether the process's command line or command name shows `program`.
-fn runs(pid: u32, program: &str) -> bool {
+/// Whether the process's command line is `program ...`, or the
+/// `ip netns exec fl-<tag>-nK program ...` that becomes it.
+fn runs(pid: u32, program: &str, tag: &str) -> bool {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let in_cmdline = cmdline
+    let args: Vec<&str> = cmdline
         .split(|&b| b == 0)
         .filter_map(|arg| std::str::from_utf8(arg).ok())
-        .any(|arg| Path::new(arg).file_name().is_some_and(|n| n == program));
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    let short: String = program.chars().take(15).collect();
-    in_cmdline || comm.trim() == short
+        .collect();
+    let is = |arg: Option<&&str>, name: &str| {
+        arg.is_some_and(|a| Path::new(a).file_name().is_some_and(|n| n == name))
+    };
+    let wrapped = is(args.first(), "ip")
+        && args.get(1..3) == Some(&["netns", "exec"][..])
+        && args.get(3).is_some_and(|ns| is_namespace_of(ns, tag))
+        && is(args.get(4), program);
+    is(args.first(), program) || wrapped
 }
 
-fn remove_namespace(ns: &str, dry_run: bool, report: &mut CleanReport) {
+pub(super) fn remove_namespace(ns: &str, dry_run: bool, report: &mut CleanReport) {
     if !namespace_names().iter().any(|n| n == ns) {
         return;
     }
     // Anything still running inside was started by the run.
-    let pids = cmd::run("ip", &["netns", "pids", ns]).unwrap_or_default();
-    for pid in pids
-        .split_whitespace()
-        .filter_map(|p| p.parse::<u32>().ok())
-    {
+    for pid in namespace_pids(ns) {
         let what = format!("process {pid} in namespace {ns}");
         act(report, what, dry_run, || crate::signal::kill(pid));
     }
@@ -192,91 +270,17 @@ fn remove_namespace(ns: &str, dry_run: bool, report: &mut CleanReport) {
 }
 
 fn remove_file(path: &Path, dry_run: bool, report: &mut CleanReport) {
-    if path.exists() {
+    if std::fs::symlink_metadata(path).is_ok() {
         let what = format!("file {}", path.display());
         act(report, what, dry_run, || std::fs::remove_file(path));
     }
 }
 
-fn sweep_orphans(
-    live: &mut BTreeSet<String>,
-    options: &CleanOptions,
-    report: &mut CleanReport,
-) {
-    if !cmd::available("ip", "-V") {
-        return;
-    }
-    let wanted = |tag: &str| {
-        !live.contains(tag) && options.only_tag.as_deref().is_none_or(|t| t == tag)
-    };
-    let namespaces: Vec<String> = namespace_names()
-        .into_iter()
-        .filter(|ns| tag_of(ns).is_some_and(wanted))
-        .collect();
-    // A run whose state file we cannot see (another state dir) may still be
-    // alive: its nodes then still have their parent. Orphaned nodes of a
-    // crashed run were handed to init.
-    if !options.all {
-        for ns in &namespaces {
-            if let Some(pid) =
-                namespace_pids(ns).into_iter().find(|&p| has_live_parent(p))
-            {
-                report.live_runs.push(format!(
-                    "namespace {ns}: process {pid} in it has a live parent; \
-                     use --all to remove it anyway"
-                ));
-                live.extend(tag_of(ns).map(str::to_string));
-            }
-        }
-    }
-    let orphan = |name: &str| {
-        let tag = tag_of(name);
-        tag.is_some_and(|tag| {
-            !live.contains(tag) && options.only_tag.as_deref().is_none_or(|t| t == tag)
-        })
-    };
-    for ns in namespaces.iter().filter(|ns| orphan(ns)) {
-        remove_namespace(ns, options.dry_run, report);
-    }
-    for link in link_names().into_iter().filter(|n| orphan(n)) {
-        // A veth whose peer went with its namespace is already gone.
-        if link_exists(&link) {
-            let what = format!("link {link}");
-            let dry_run = options.dry_run;
-            act(report, what, dry_run, || {
-                cmd::run("ip", &["link", "del", &link])
-            });
-        }
-    }
-}
-
-fn namespace_pids(ns: &str) -> Vec<u32> {
+pub(super) fn namespace_pids(ns: &str) -> Vec<u32> {
     let pids = cmd::run("ip", &["netns", "pids", ns]).unwrap_or_default();
     pids.split_whitespace()
         .filter_map(|p| p.parse().ok())
         .collect()
-}
-
-/// Whether the process's parent is alive and is not init (pid 1).
-fn has_live_parent(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let parent = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
-        .and_then(|p| p.parse::<u32>().ok());
-    parent.is_some_and(|ppid| ppid > 1 && same_process(ppid, 0))
-}
-
-/// The tag of a name of the form `fl-<6 hex>-...`.
-pub(crate) fn tag_of(name: &str) -> Option<&str> {
-    let rest = name.strip_prefix("fl-")?;
-    let (tag, tail) = rest.split_at_checked(6)?;
-    let hex = tag
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    (hex && tail.starts_with('-')).then_some(tag)
 }
 
 pub(crate) fn namespace_names() -> Vec<String> {
@@ -296,11 +300,11 @@ pub(crate) fn link_names() -> Vec<String> {
         .collect()
 }
 
-fn link_exists(name: &str) -> bool {
+pub(super) fn link_exists(name: &str) -> bool {
     cmd::run("ip", &["link", "show", "dev", name]).is_ok()
 }
 
-fn act<T, E: std::fmt::Display>(
+pub(super) fn act<T, E: std::fmt::Display>(
     report: &mut CleanReport,
     what: String,
     dry_run: bool,

@@ -10,8 +10,14 @@
 //! files. It is rewritten on every change and removed by [`Registry::finish`]
 //! after a clean teardown. Proxies live inside the owner process and die
 //! with it, so they are not recorded.
+//!
+//! The state dir is created with mode 0700, and a dir (or state file) that
+//! is a symlink, belongs to another user or is writable by group or others
+//! is refused, both here and by [`clean`]: see the `trust` module.
 
 mod clean;
+mod sweep;
+mod trust;
 
 pub use clean::{clean, clean_in, CleanOptions, CleanReport};
 pub(crate) use clean::{
@@ -21,6 +27,8 @@ pub(crate) use clean::{
 use crate::{Error, Result};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -103,8 +111,7 @@ impl Registry {
 
     /// Starts the record of a run in `dir`.
     pub fn create_in(dir: &Path, run_id: &str) -> Result<Registry> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format!("creating state dir {}", dir.display()), e))?;
+        prepare_state_dir(dir)?;
         let mut rng = rand::thread_rng();
         let (tag, path) = loop {
             let tag = format!("{:06x}", rng.gen_range(0..0x100_0000u32));
@@ -268,10 +275,32 @@ impl Registry {
             message: e.to_string(),
         })?;
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+        // A fresh file, so that it gets mode 0600 whatever a leftover had.
+        let _ = std::fs::remove_file(&tmp);
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            file.write_all(text.as_bytes())?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
     }
+}
+
+/// Creates `dir` (and missing parents) with mode 0700 if needed, then
+/// checks that it is a directory, not a symlink, owned by this user and not
+/// writable by group or others: a state dir anyone else could write to
+/// could make `clean` remove what it names.
+pub fn prepare_state_dir(dir: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(format!("creating state dir {}", dir.display()), e))?;
+    trust::check_dir(dir).map_err(Error::Invalid)
 }
 
 fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) {
