@@ -5,7 +5,7 @@
 //! Each input is checked on its own:
 //!
 //! * a file is a history, checked for linearizability; its format is
-//!   detected unless `--format` says it;
+//!   detected unless `--format` says it; `-` is stdin;
 //! * `--observations FILE` is checked for election safety;
 //! * a directory is a stored run: `history.jsonl`, and `observations.jsonl`
 //!   when present; its `test.json` may name the model under `"model"`.
@@ -13,7 +13,9 @@
 //! Without `--model`, a run uses the model of its `test.json` (else
 //! `cas-register`) and a file uses `kv` when its operations are `get`,
 //! `put` or `append`, else `cas-register`. An input that cannot be read
-//! makes the exit code 2 once every other input has been checked.
+//! makes the exit code 2 once every other input has been checked. A JSON
+//! Lines input whose last line was cut short by a crash is read without it,
+//! with a warning on stderr.
 //!
 //! `--json` prints one object: `{"verdict": "valid" | "invalid" | "unknown"
 //! | "error", "checks": [...]}`, each check being `{"kind": "history",
@@ -30,6 +32,7 @@ use history::model::ModelKind;
 use history::{Op, Process, Verdict};
 use serde::Serialize;
 use serde_json::Value;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -37,11 +40,10 @@ mod print;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Exit codes: 0 valid, 1 invalid, 2 error (usage, bad input), \
-                        3 unknown (a checker ran out of time or memory)"
+    after_help = AFTER_HELP
 )]
 pub struct Args {
-    /// History files or stored run directories
+    /// History files (`-` reads stdin) or stored run directories
     #[arg(value_name = "FILE", required_unless_present = "observations")]
     pub paths: Vec<PathBuf>,
     /// Node observations (JSON Lines) to check for election safety
@@ -55,18 +57,34 @@ pub struct Args {
     #[arg(long, default_value = "auto", value_parser = clap::value_parser!(Format))]
     pub format: Format,
     /// Give up on a history after this many seconds (verdict unknown)
+    /// [default: none]
     #[arg(long, value_name = "SECS")]
     pub time_limit: Option<f64>,
     /// Give up on a history past this much memory, in MiB (verdict unknown)
+    /// [default: 4096]
     #[arg(long, value_name = "MB")]
     pub memory_limit: Option<usize>,
-    /// Initial state of every key, as JSON (text that is not JSON is a string)
+    /// Initial state of every key, as JSON (text that is not JSON is a
+    /// string) [default: null for registers, "" for kv]
     #[arg(long, value_name = "VALUE")]
     pub initial: Option<String>,
     /// Print one JSON object instead of the summary
     #[arg(long)]
     pub json: bool,
 }
+
+const AFTER_HELP: &str = "\
+Observations are JSON Lines, one role report per line:
+  {\"time\": 2130000000, \"node\": \"n2\", \"term\": 7, \"role\": \"leader\"}
+with time in nanoseconds, role leader, follower or candidate, and an optional
+\"leader\" hint. Lines whose \"observation\" field is not \"role\" are skipped.
+
+A run directory (what `faultline test` stores) must hold history.jsonl; its
+observations.jsonl is checked when present, and its test.json may name the
+model under \"model\".
+
+Exit codes: 0 valid, 1 invalid, 2 error (usage, bad input), 3 unknown (a
+checker ran out of time or memory)";
 
 /// What one input gave.
 #[derive(Serialize)]
@@ -106,7 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let opts = options(&args)?;
     let mut results = Vec::new();
     for path in &args.paths {
-        if path.is_dir() {
+        if path != Path::new("-") && path.is_dir() {
             check_run(path, &args, &opts, &mut results);
         } else {
             let model = args.model;
@@ -137,13 +155,13 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             (true, _) => "valid",
         };
         let all = serde_json::json!({ "verdict": verdict, "checks": results });
-        println!("{all}");
+        print::to_stdout(&format!("{all}\n"))?;
     } else {
         let mut out = String::new();
         for r in &results {
             print::checked(&mut out, r);
         }
-        print!("{out}");
+        print::to_stdout(&out)?;
     }
 
     match errors.as_slice() {
@@ -190,13 +208,16 @@ fn check_history(
     model: Option<ModelKind>,
     opts: &CheckOptions,
 ) -> anyhow::Result<Checked> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read the history", path.display()))?;
-    let origin = path.display().to_string();
+    let text =
+        read_input(path).with_context(|| format!("{}: cannot read the history", name(path)))?;
+    let origin = name(path);
     let format = match format {
         Format::Auto => Format::detect(&text).unwrap_or(Format::Auto),
         other => other,
     };
+    if format == Format::Jsonl {
+        warn_cut_short(&origin, &text);
+    }
     let (history, lines) = formats::read_str_numbered(&text, format, &origin)?;
     let opts = CheckOptions {
         model: model.unwrap_or_else(|| infer_model(&history)),
@@ -238,11 +259,46 @@ fn infer_model(history: &[Op]) -> ModelKind {
 }
 
 fn check_observations(path: &Path) -> anyhow::Result<Checked> {
-    let (obs, lines) = election::read_observations_numbered(path)?;
+    let origin = name(path);
+    let text =
+        read_input(path).with_context(|| format!("{origin}: cannot read the observations"))?;
+    warn_cut_short(&origin, &text);
+    let (obs, lines) = election::parse_observations(&text).map_err(|e| e.in_file(&origin))?;
     Ok(Checked::Observations {
-        path: path.display().to_string(),
+        path: origin,
         report: election::check_numbered(&obs, &lines),
     })
+}
+
+/// The whole of a file, or of stdin for `-`.
+fn read_input(path: &Path) -> std::io::Result<String> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path)
+    }
+}
+
+/// How an input is named in messages: its path, `stdin` for `-`.
+fn name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "stdin".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// The readers drop a last line cut short (the writer crashed while
+/// writing it); say so on stderr.
+fn warn_cut_short(origin: &str, text: &str) {
+    if let Some(line) = history::formats::jsonl::cut_short_line(text) {
+        eprintln!(
+            "warning: {origin}:{line}: last line is cut short (a write interrupted by a \
+             crash?); ignored"
+        );
+    }
 }
 
 /// A stored run: its history, its observations when present, and the

@@ -262,3 +262,153 @@ fn running_out_of_time_exits_3_with_the_reason() {
     assert_eq!(code(&out), 3, "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("time limit"), "{}", stdout(&out));
 }
+
+#[test]
+fn long_values_are_cut_short_regression_format_width_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = format!("\"{}\"", "x".repeat(65536));
+    let path = write(dir.path(), "long.jsonl", &write_then_read(&long));
+    let out = faultline(&[&path]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…"),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.chars().count() < 300), "{text}");
+}
+
+#[test]
+fn closed_stdout_keeps_the_verdict_regression_broken_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "history.jsonl", &write_then_read("null"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["check", &path])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the verdict is printed, like `| head -0`.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_bad_completion_value_names_the_completion_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = [
+        op(0, 0, "invoke", "write", "1"),
+        op(1, 0, "ok", "write", "2"),
+    ]
+    .concat();
+    let path = write(dir.path(), "history.jsonl", &text);
+    let out = faultline(&[&path]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("history.jsonl:2: operation 1: write completed with 2 but was invoked with 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_get_returning_a_number_names_the_completion_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = [
+        op(0, 0, "invoke", "get", "null"),
+        op(1, 0, "ok", "get", "3"),
+    ]
+    .concat();
+    let path = write(dir.path(), "history.jsonl", &text);
+    let out = faultline(&[&path]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("history.jsonl:2: operation 1: get expects"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_cut_short_last_line_is_ignored_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = write_then_read("1") + "{\"index\":4,\"ti";
+    let path = write(dir.path(), "history.jsonl", &text);
+    let out = faultline(&[&path]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "warning: {path}:5: last line is cut short (a write interrupted by a crash?); ignored"
+                .replace("{path}", &path)
+                .as_str()
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn observations_skip_raft_kv_apply_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\
+{\"observation\":\"role\",\"time\":17,\"node\":\"n2\",\"term\":3,\"role\":\"leader\"}
+{\"observation\":\"apply\",\"time\":18,\"node\":\"n1\",\"index\":3,\"term\":1,\"digest\":\"ab\"}
+";
+    let path = write(dir.path(), "observations.jsonl", text);
+    let out = faultline(&["--observations", &path]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("1 observation,"), "{}", stdout(&out));
+}
+
+#[test]
+fn observation_errors_name_the_line_once_without_serde_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "{\"time\":1,\"node\":\"n1\",\"term\":1,\"role\":\"boss\"}\n";
+    let path = write(dir.path(), "observations.jsonl", text);
+    let out = faultline(&["--observations", &path]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "error: {path}:1: expected \"role\" to be one of leader, follower, candidate, \
+             found \"boss\""
+        ),
+    );
+}
+
+#[test]
+fn a_dash_reads_the_history_from_stdin() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["check", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let history = write_then_read("null");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(history.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).starts_with("stdin: invalid"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_history_starting_with_a_byte_order_mark_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "bom.jsonl",
+        &format!("\u{feff}{}", write_then_read("1")),
+    );
+    let out = faultline(&[&path]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+}

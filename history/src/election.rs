@@ -26,8 +26,12 @@ use crate::formats::{jsonl, FormatError};
 use crate::observation::{Observation, Role};
 use crate::verdict::Verdict;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
+
+/// Shortest span of observations for which a rate of elections is given.
+const RATE_SPAN_NS: u64 = 10_000_000_000;
 
 /// The election checker's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,7 +49,8 @@ pub struct ElectionReport {
     pub elections: usize,
     /// Nanoseconds from the first observation to the last.
     pub span_ns: u64,
-    /// `None` when the observations span no time.
+    /// `None` when the observations span less than 10 s, too short for a
+    /// rate to mean anything.
     pub elections_per_minute: Option<f64>,
     /// The longest stretch in which no node was leader.
     pub longest_without_leader_ns: u64,
@@ -96,32 +101,86 @@ pub fn read_observations_numbered(
 }
 
 /// Parses observations from JSON Lines text. As for histories, a last line
-/// cut short by a crash (no newline, JSON ending early) is dropped.
+/// cut short by a crash (no newline, JSON ending early) is dropped. A line
+/// whose `"observation"` field is there and is not `"role"` (raft-kv also
+/// reports `"apply"`) is about something else and skipped.
 pub fn parse_observations(text: &str) -> Result<(Vec<Observation>, Vec<usize>), FormatError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut obs = Vec::new();
     let mut lines = Vec::new();
     let last = text.lines().count();
     for (n, raw) in text.lines().enumerate() {
+        let line = n + 1;
         if raw.trim().is_empty() {
             continue;
         }
-        let o: Observation = match serde_json::from_str(raw) {
-            Ok(o) => o,
-            Err(e) if jsonl::cut_short(text, n + 1 == last, &e) => break,
+        let value: Value = match serde_json::from_str(raw) {
+            Ok(v) => v,
+            Err(e) if jsonl::cut_short(text, line == last, &e) => break,
             Err(e) => {
-                return Err(FormatError::at(
-                    n + 1,
-                    format!(
-                        "expected an observation such as {{\"time\": 0, \"node\": \"n1\", \
-                         \"term\": 1, \"role\": \"leader\"}}: {e}"
-                    ),
-                ))
+                let message = e.to_string();
+                let message = message.rsplit_once(" at line ").map_or(&*message, |m| m.0);
+                return Err(FormatError::at_column(
+                    line,
+                    e.column().max(1),
+                    format!("expected an observation as a JSON object: {message}"),
+                ));
             }
         };
-        obs.push(o);
-        lines.push(n + 1);
+        let Value::Object(o) = value else {
+            return Err(FormatError::at(line, format!("{EXPECTED}, found {value}")));
+        };
+        match o.get("observation") {
+            None => {}
+            Some(Value::String(s)) if s == "role" => {}
+            Some(_) => continue,
+        }
+        obs.push(observation(&o).map_err(|m| FormatError::at(line, m))?);
+        lines.push(line);
     }
     Ok((obs, lines))
+}
+
+/// What an observation line looks like, for error messages.
+const EXPECTED: &str = "expected an observation such as {\"time\": 0, \"node\": \"n1\", \
+                        \"term\": 1, \"role\": \"leader\"}";
+
+/// An observation from a JSON object, checking every field.
+fn observation(o: &Map<String, Value>) -> Result<Observation, String> {
+    let field = |name: &str| {
+        o.get(name)
+            .ok_or_else(|| format!("{EXPECTED}; found no \"{name}\" field"))
+    };
+    let uint = |name: &str| {
+        let v = field(name)?;
+        v.as_u64()
+            .ok_or_else(|| format!("expected \"{name}\" to be a non-negative integer, found {v}"))
+    };
+    let string = |name: &str, v: &Value| match v {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(format!("expected \"{name}\" to be a string, found {other}")),
+    };
+    let role = match field("role")?.as_str() {
+        Some("leader") => Role::Leader,
+        Some("follower") => Role::Follower,
+        Some("candidate") => Role::Candidate,
+        _ => {
+            return Err(format!(
+                "expected \"role\" to be one of leader, follower, candidate, found {}",
+                o["role"]
+            ))
+        }
+    };
+    Ok(Observation {
+        time: uint("time")?,
+        node: string("node", field("node")?)?,
+        term: uint("term")?,
+        role,
+        leader: match o.get("leader") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(string("leader", v)?),
+        },
+    })
 }
 
 /// Checks election safety; evidence lines are positions in `obs`, from 1.
@@ -201,7 +260,8 @@ pub fn check_numbered(obs: &[Observation], lines: &[usize]) -> ElectionReport {
         terms: obs.iter().map(|o| o.term).collect::<BTreeSet<_>>().len(),
         elections,
         span_ns,
-        elections_per_minute: (span_ns > 0).then(|| elections as f64 / (span_ns as f64 / 60e9)),
+        elections_per_minute: (span_ns >= RATE_SPAN_NS)
+            .then(|| elections as f64 / (span_ns as f64 / 60e9)),
         longest_without_leader_ns: gap,
         longest_without_leader_from_ns: gap_from,
     }

@@ -81,6 +81,15 @@ impl fmt::Display for ModelKind {
     }
 }
 
+/// An operation the model cannot read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ModelError {
+    /// What was found and what was expected.
+    pub message: String,
+    /// The completion is at fault, not the invocation.
+    pub completion: bool,
+}
+
 /// One operation as the model sees it; values are interned ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Step {
@@ -142,6 +151,11 @@ impl States {
         id
     }
 
+    /// The id of a text interned before, if it was.
+    pub(crate) fn id(&self, text: &str) -> Option<u32> {
+        self.ids.get(text).copied()
+    }
+
     /// The text of an id.
     pub(crate) fn text(&self, id: u32) -> &str {
         &self.texts[id as usize]
@@ -192,8 +206,28 @@ impl States {
 
     /// The model's view of an operation. `Ok(None)` when the operation
     /// constrains nothing (it failed, or is a read with unknown output);
-    /// `Err` says what was expected and what was found.
-    pub(crate) fn compile(&mut self, op: &Operation) -> Result<Option<Step>, String> {
+    /// `Err` says what was expected and what was found, and whether the
+    /// completion (rather than the invocation) is at fault.
+    pub(crate) fn compile(&mut self, op: &Operation) -> Result<Option<Step>, ModelError> {
+        let about_completion = |message: String| ModelError {
+            message,
+            completion: true,
+        };
+        let writes = matches!(op.f.as_str(), "write" | "cas" | "put" | "append");
+        if writes && op.kind == OpType::Ok && !op.output.is_null() && op.output != op.input {
+            return Err(about_completion(format!(
+                "{} completed with {} but was invoked with {}; expected the same value",
+                op.f, op.output, op.input
+            )));
+        }
+        self.compile_step(op)
+            .map_err(|(message, completion)| ModelError {
+                message,
+                completion,
+            })
+    }
+
+    fn compile_step(&mut self, op: &Operation) -> Result<Option<Step>, (String, bool)> {
         let kind = self.kind;
         let f = op.f.as_str();
         let unknown = || {
@@ -214,22 +248,26 @@ impl States {
                     let from = self.intern(&pair[0].to_string());
                     Step::Cas(from, self.intern(&pair[1].to_string()))
                 }
-                other => return Err(format!("cas expects a value [from, to], found {other}")),
+                other => {
+                    let message = format!("cas expects a value [from, to], found {other}");
+                    return Err((message, false));
+                }
             },
             (ModelKind::Kv, "get") => match &op.output {
                 Value::String(s) => Step::Read(self.intern(s)),
                 Value::Null => Step::Read(self.intern("")),
                 other if op.kind == OpType::Ok => {
-                    return Err(format!("get expects to return a string, found {other}"))
+                    let message = format!("get expects to return a string, found {other}");
+                    return Err((message, true));
                 }
                 _ => Step::Read(0),
             },
             (ModelKind::Kv, "put" | "append") => match &op.input {
                 Value::String(s) if f == "put" => Step::Write(self.intern(s)),
                 Value::String(s) => Step::Append(self.intern(s)),
-                other => return Err(format!("{f} expects a string value, found {other}")),
+                other => return Err((format!("{f} expects a string value, found {other}"), false)),
             },
-            _ => return Err(unknown()),
+            _ => return Err((unknown(), false)),
         };
         Ok(match (op.kind, step) {
             (OpType::Fail | OpType::Invoke, _) => None,
@@ -272,7 +310,7 @@ mod tests {
     fn cas_applies_only_from_its_expected_value() {
         let mut states = States::new(ModelKind::CasRegister);
         let nil = states.initial(None).unwrap();
-        let cas = operation("cas", OpType::Ok, json!([1, 2]), Value::Null);
+        let cas = operation("cas", OpType::Ok, json!([1, 2]), json!([1, 2]));
         let step = states.compile(&cas).unwrap().unwrap();
         assert_eq!(states.step(nil, step), None);
         let one = states.intern("1");
@@ -307,13 +345,26 @@ mod tests {
         let mut states = States::new(ModelKind::CasRegister);
         let cas = operation("cas", OpType::Ok, json!(3), Value::Null);
         assert_eq!(
-            states.compile(&cas).unwrap_err(),
+            states.compile(&cas).unwrap_err().message,
             "cas expects a value [from, to], found 3"
         );
         let append = operation("append", OpType::Ok, json!("x"), Value::Null);
         assert!(states
             .compile(&append)
             .unwrap_err()
+            .message
             .contains("expected read, write or cas"));
+    }
+
+    #[test]
+    fn a_write_completed_with_another_value_than_invoked_is_an_error() {
+        let mut states = States::new(ModelKind::Register);
+        let write = operation("write", OpType::Ok, json!(1), json!(2));
+        let err = states.compile(&write).unwrap_err();
+        assert!(err.completion);
+        assert_eq!(
+            err.message,
+            "write completed with 2 but was invoked with 1; expected the same value"
+        );
     }
 }

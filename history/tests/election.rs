@@ -216,3 +216,40 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn elections_per_minute_is_left_out_for_spans_under_ten_seconds() {
+    let log = [
+        Observation {
+            time: 0,
+            ..obs(0, "n1", 1, Leader)
+        },
+        Observation {
+            time: 1_000,
+            ..obs(0, "n2", 2, Leader)
+        },
+    ];
+    let r = check(&log);
+    assert_eq!((r.elections, r.elections_per_minute), (2, None));
+}
+
+#[test]
+fn observations_skip_lines_about_something_other_than_roles() {
+    let text =
+        "{\"observation\":\"role\",\"time\":1,\"node\":\"n1\",\"term\":1,\"role\":\"leader\"}\n\
+                {\"observation\":\"apply\",\"time\":2,\"node\":\"n1\",\"index\":3,\"term\":1}\n";
+    let (obs, lines) = parse_observations(text).unwrap();
+    assert_eq!((obs.len(), lines), (1, vec![1]));
+}
+
+#[test]
+fn observation_errors_say_what_was_expected_without_serde_positions() {
+    let err =
+        parse_observations("{\"time\": 1, \"node\": \"n1\", \"role\": \"leader\"}\n").unwrap_err();
+    assert_eq!(err.line, Some(1));
+    assert!(err.message.ends_with("found no \"term\" field"), "{err}");
+    let err = parse_observations("{\"time\": -1}\n").unwrap_err();
+    assert!(!err.message.contains(" at line "), "{err}");
+    let err = parse_observations("{\"time\": 1,,}\n").unwrap_err();
+    assert!(!err.message.contains(" at line "), "{err}");
+}

@@ -432,3 +432,50 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn jsonl_missing_field_message_uses_the_right_article() {
+    let err = read(
+        "{\"time\": 0, \"process\": 0, \"type\": \"invoke\", \"f\": \"read\"}\n",
+        Format::Jsonl,
+    )
+    .unwrap_err();
+    assert!(err.message.contains("expected an \"index\" field"), "{err}");
+    let err = read(
+        "{\"index\": 0, \"process\": 0, \"type\": \"invoke\"}\n",
+        Format::Jsonl,
+    )
+    .unwrap_err();
+    assert!(err.message.contains("expected a \"f\" field"), "{err}");
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped_in_every_format() {
+    let text = "\u{feff}{\"index\": 0, \"process\": 0, \"type\": \"invoke\", \"f\": \"read\"}\n";
+    assert_eq!(Format::detect(text), Some(Format::Jsonl));
+    assert_eq!(read(text, Format::Auto).unwrap().len(), 1);
+    assert_eq!(read(text, Format::Jsonl).unwrap().len(), 1);
+}
+
+#[test]
+fn the_line_of_a_cut_short_last_line_is_known() {
+    use history::formats::jsonl::cut_short_line;
+    let whole = "{\"index\": 0, \"process\": 0, \"type\": \"invoke\", \"f\": \"read\"}\n";
+    assert_eq!(cut_short_line(whole), None);
+    assert_eq!(
+        cut_short_line(&format!("{whole}\n{{\"index\": 1, \"pro")),
+        Some(3)
+    );
+    assert_eq!(cut_short_line(&format!("{whole}{{\"index\": 1}}")), None);
+}
+
+#[test]
+fn a_huge_process_number_is_shown_as_written() {
+    let text = "{\"index\": 0, \"process\": 100000000000000000000000, \"type\": \"invoke\", \
+                \"f\": \"read\"}\n";
+    let err = read(text, Format::Jsonl).unwrap_err();
+    assert!(
+        err.message.contains("found 100000000000000000000000"),
+        "{err}"
+    );
+}

@@ -135,3 +135,51 @@ fn counterexamples_are_themselves_not_linearizable() {
         }
     }
 }
+
+#[test]
+fn kv_counterexamples_shrink_to_a_few_operations_regression_c50_bad() {
+    // Shrinking once ran out of memory here and reported nearly whole keys.
+    let report = check_file("kv/c50-bad.txt", "kv", true);
+    for key in report.keys.iter().filter(|k| k.verdict == Verdict::Invalid) {
+        let c = key
+            .counterexample
+            .as_ref()
+            .expect("invalid keys have evidence");
+        assert!(
+            !c.explanation.contains("may not be minimal"),
+            "{}",
+            c.explanation
+        );
+        assert!(c.explanation.starts_with("get of key"), "{}", c.explanation);
+        // A get that cannot be explained and the appends it needs.
+        assert!(
+            c.ops.len() <= 60,
+            "key {:?}: {} entries",
+            key.key,
+            c.ops.len()
+        );
+        assert!(c.omitted > 100, "key {:?}: {} omitted", key.key, c.omitted);
+    }
+}
+
+#[test]
+fn counterexamples_explain_themselves_etcd_000_stale_read() {
+    let report = check_file("jepsen/etcd_000.log", "etcd", true);
+    let c = report.keys[0].counterexample.as_ref().expect("evidence");
+    // Every value the core reads, an operation of the core wrote, and the
+    // states before the stuck read are values written in the core.
+    let written: Vec<&serde_json::Value> = c
+        .ops
+        .iter()
+        .filter(|op| op.f == "write" && op.kind == history::OpType::Invoke)
+        .map(|op| &op.value)
+        .collect();
+    for s in &c.states {
+        assert!(written.contains(&s), "state {s} not written in {:?}", c.ops);
+    }
+    assert!(
+        c.explanation.starts_with("read returned"),
+        "{}",
+        c.explanation
+    );
+}

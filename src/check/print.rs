@@ -6,9 +6,27 @@ use history::election::{ElectionReport, Evidence};
 use history::linear::{Counterexample, KeyReport, LinearReport};
 use history::{Op, Role, Verdict};
 use std::fmt::Write;
+use std::io::Write as _;
 
 /// Keys listed one by one; past this only the keys that are not valid are.
 const KEYS_SHOWN: usize = 20;
+/// Widest cell of the evidence table; longer values are cut short with `…`.
+const CELL_WIDTH: usize = 40;
+
+/// Writes `text` to stdout. A reader that went away (`| head`) is not an
+/// error: the output stops and the verdict's exit code stands.
+pub fn to_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::anyhow!("cannot write to stdout: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
 
 pub fn checked(out: &mut String, checked: &Checked) {
     match checked {
@@ -69,16 +87,21 @@ fn key_report(out: &mut String, k: &KeyReport) {
 
 fn counterexample(out: &mut String, c: &Counterexample) {
     let _ = writeln!(out, "    {}", c.explanation);
+    let left_out = match c.omitted {
+        0 => String::new(),
+        1 => " (the key's 1 other operation left out)".to_string(),
+        n => format!(" (the key's {n} other operations left out)"),
+    };
     let _ = writeln!(
         out,
-        "    smallest set of operations that is not linearizable:"
+        "    smallest set of operations that is not linearizable{left_out}:"
     );
     table(out, &c.ops, &c.stuck);
     let stuck: Vec<String> = c.stuck.iter().map(u64::to_string).collect();
     if !stuck.is_empty() {
         let _ = writeln!(out, "    could not place: index {}", stuck.join(", "));
     }
-    let states: Vec<String> = c.states.iter().map(|s| s.to_string()).collect();
+    let states: Vec<String> = c.states.iter().map(|s| cut(&s.to_string())).collect();
     let _ = writeln!(out, "    possible states before it: {}", states.join(", "));
 }
 
@@ -98,6 +121,7 @@ fn table(out: &mut String, ops: &[Op], stuck: &[u64]) {
                 op.value.to_string(),
                 format!("{}{mark}", op.index),
             ]
+            .map(|cell| cut(&cell))
         })
         .collect();
     let mut widths = header.map(str::len);
@@ -117,6 +141,17 @@ fn table(out: &mut String, ops: &[Op], stuck: &[u64]) {
     for row in &rows {
         line(out, row.each_ref().map(String::as_str));
     }
+}
+
+/// A cell of at most [`CELL_WIDTH`] characters, the end replaced by `…`
+/// when it is longer.
+fn cut(cell: &str) -> String {
+    if cell.chars().count() <= CELL_WIDTH {
+        return cell.to_string();
+    }
+    let mut short: String = cell.chars().take(CELL_WIDTH - 1).collect();
+    short.push('…');
+    short
 }
 
 fn observations(out: &mut String, path: &str, r: &ElectionReport) {

@@ -67,7 +67,8 @@ pub(crate) fn read(text: &str) -> Result<(History, Vec<usize>), FormatError> {
                 ),
             ));
         };
-        let op = op_from_object(&object).map_err(|m| FormatError::at(line, m))?;
+        let op = op_from_object(&object)
+            .map_err(|m| FormatError::at(line, numbers_as_written(m, &object, raw)))?;
         if let Some(previous) = history.last().map(|p: &Op| p.index) {
             if op.index <= previous {
                 return Err(FormatError::at(
@@ -84,6 +85,47 @@ pub(crate) fn read(text: &str) -> Result<(History, Vec<usize>), FormatError> {
         lines.push(line);
     }
     Ok((history, lines))
+}
+
+/// serde_json reads an integer too large for 64 bits as a float and prints
+/// it as `1e+23`; a message shows such numbers of `index`, `time` and
+/// `process` as the line wrote them.
+fn numbers_as_written(message: String, o: &Map<String, Value>, raw: &str) -> String {
+    let mut message = message;
+    for field in ["index", "time", "process"] {
+        let Some(Value::Number(n)) = o.get(field) else {
+            continue;
+        };
+        if n.is_f64() {
+            if let Some(written) = raw_number(raw, field) {
+                let shown = format!("found {n}");
+                message = message.replace(&shown, &format!("found {written}"));
+            }
+        }
+    }
+    message
+}
+
+/// The text of the number after `"field":` in a line, if it is there.
+fn raw_number<'a>(raw: &'a str, field: &str) -> Option<&'a str> {
+    let at = raw.find(&format!("\"{field}\""))? + field.len() + 2;
+    let rest = raw[at..].trim_start().strip_prefix(':')?.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
+/// The line of a last line cut short, which the readers drop, if the text
+/// ends in one.
+pub fn cut_short_line(text: &str) -> Option<usize> {
+    let last = text.lines().count();
+    let raw = text.lines().last()?;
+    if raw.trim().is_empty() {
+        return None;
+    }
+    let e = serde_json::from_str::<Value>(raw).err()?;
+    cut_short(text, true, &e).then_some(last)
 }
 
 /// Whether a line that does not parse is the last one, written in part.
@@ -162,8 +204,13 @@ pub(crate) fn op_type(s: &str) -> Option<OpType> {
 }
 
 fn required<'a>(o: &'a Map<String, Value>, field: &str) -> Result<&'a Value, String> {
+    let article = if field.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
     o.get(field)
-        .ok_or_else(|| format!("expected a \"{field}\" field, found none"))
+        .ok_or_else(|| format!("expected {article} \"{field}\" field, found none"))
 }
 
 fn uint(field: &str, v: &Value) -> Result<u64, String> {

@@ -50,7 +50,7 @@ impl Format {
     /// Guesses the format from the first characters that are not blank.
     /// `None` when nothing matches.
     pub fn detect(text: &str) -> Option<Format> {
-        let start = text.trim_start();
+        let start = text.trim_start_matches(BOM).trim_start();
         if start.is_empty() {
             // An empty history is the same in every format.
             return Some(Format::Jsonl);
@@ -184,6 +184,9 @@ pub fn read_str(text: &str, format: Format, origin: &str) -> Result<History, For
     read_str_numbered(text, format, origin).map(|(history, _)| history)
 }
 
+/// The byte order mark some editors write first; readers skip it.
+const BOM: char = '\u{feff}';
+
 /// Reads a history and the 1-based line of each of its operations, so that
 /// a later complaint about an operation can point at its line.
 pub fn read_str_numbered(
@@ -191,6 +194,7 @@ pub fn read_str_numbered(
     format: Format,
     origin: &str,
 ) -> Result<(History, Vec<usize>), FormatError> {
+    let text = text.strip_prefix(BOM).unwrap_or(text);
     let format = match format {
         Format::Auto => Format::detect(text).ok_or_else(|| {
             FormatError::whole(format!(

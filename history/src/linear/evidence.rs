@@ -2,22 +2,23 @@
 //! operations that is still not linearizable, the operation that could not be
 //! placed, and the states the model could be in just before it.
 //!
-//! Shrinking relaxes operations rather than deleting them: a relaxed read is
-//! dropped, a relaxed write, cas, put or append becomes unknown (free to take
-//! effect at any time after its invocation, or never). Deleting a write would
-//! leave any read of its value impossible on its own, which explains
-//! nothing. Shrinking relaxes chunks of operations, halving the chunk size
-//! down to single operations, and keeps a relaxation whenever the history is
-//! still not linearizable; single steps repeat until none succeeds. The
-//! operations left strict are the counterexample: they are not linearizable
-//! by themselves (a relaxed operation only adds freedom), and relaxing any
-//! one of them makes the key linearizable. Shrinking stops at a time budget.
+//! Shrinking removes operations, in chunks halving down to single
+//! operations, and keeps a removal whenever what is left is still not
+//! linearizable. Every candidate explains itself: a read or cas that
+//! observed a value only removed operations could have written goes too
+//! (a read of a value no operation of the key wrote stays: it is the
+//! anomaly). So the core reads like a classic anomaly, a stale read or a
+//! get no order of the appends can produce, and the states before the stuck
+//! operation are those of the core alone. Single steps repeat until none
+//! succeeds; shrinking stops early at its time or memory budget and says
+//! which.
 
 use super::search::{search, Budget, KeyHistory, KeyOp, Outcome, Recorder, OPEN};
 use super::Counterexample;
 use crate::model::{ModelKind, States, Step};
 use crate::op::{Op, OpType, Process};
 use crate::pair::Operation;
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 /// Bytes each search of the shrinking may use.
@@ -36,30 +37,42 @@ pub(crate) struct Shrink<'a> {
 impl Shrink<'_> {
     /// Shrinks a key history that is not linearizable and explains it.
     pub(crate) fn counterexample(&self, h: &KeyHistory, states: &mut States) -> Counterexample {
-        let allowance = (self.spent * 20).clamp(Duration::from_millis(100), Duration::from_secs(2));
-        let mut deadline = Instant::now() + allowance;
+        let allowance = (self.spent * 20).clamp(Duration::from_secs(1), Duration::from_secs(4));
+        let started = Instant::now();
+        let mut deadline = started + allowance;
         if let Some(d) = self.budget.deadline {
             deadline = deadline.min(d);
         }
         let budget = Budget {
             deadline: Some(deadline),
+            since: started,
             // Shrinking runs many small searches; a tight memory budget keeps
             // the process lean, and a search that exceeds it ends shrinking.
             memory: self.budget.memory.min(SHRINK_MEMORY),
             configurations: usize::MAX,
         };
-        let (core, minimal) = shrink(h, states, &budget);
-        let small = relaxed(h, &core);
+        let (core, mut stopped) = shrink(h, states, &budget);
+        if stopped.is_some() && Instant::now() >= deadline {
+            // The search's own figure is that of its last search.
+            stopped = Some(format!(
+                "its time budget of {:.1} s ran out",
+                (deadline - started).as_secs_f64()
+            ));
+        }
+        let small = subset(h, &core);
         let mut recorder = Recorder::default();
-        // The set is known not to be linearizable; this search only
+        // The core is known not to be linearizable; this search only
         // records where it gets stuck, within a fresh allowance.
         let again = Budget {
             deadline: Some(Instant::now() + allowance)
                 .min(self.budget.deadline.or(Some(deadline + allowance))),
+            memory: budget.memory + states.bytes(),
             ..budget
         };
         search(&small, states, &again, Some(&mut recorder));
-        self.explain(&small, states, &recorder, minimal)
+        let mut c = self.explain(&small, states, &recorder, stopped);
+        c.omitted = h.ops.len() - small.ops.len();
+        c
     }
 
     fn explain(
@@ -67,10 +80,10 @@ impl Shrink<'_> {
         h: &KeyHistory,
         states: &States,
         r: &Recorder,
-        minimal: bool,
+        stopped: Option<String>,
     ) -> Counterexample {
         let mut positions: Vec<usize> = Vec::new();
-        for op in h.ops.iter().filter(|op| op.complete != OPEN) {
+        for op in &h.ops {
             let operation = &self.operations[op.source as usize];
             positions.push(operation.invoke);
             positions.extend(operation.complete.or_else(|| self.info_entry(operation)));
@@ -84,21 +97,22 @@ impl Shrink<'_> {
                 stuck: Vec::new(),
                 states: Vec::new(),
                 explanation: "no order of these operations is legal".into(),
+                omitted: 0,
             };
         };
         let seen: &[u32] = r.states.get(stuck).map_or(&[], |s| s.as_slice());
         let stuck_op = &h.ops[stuck];
         let operation = &self.operations[stuck_op.source as usize];
         let mut explanation = self.sentence(stuck_op, operation, seen, states);
-        if !minimal {
-            explanation +=
-                " (shrinking stopped at its time budget, so this set may not be minimal)";
+        if let Some(reason) = stopped {
+            explanation += &format!(" (shrinking stopped: {reason}; this set may not be minimal)");
         }
         Counterexample {
             ops,
             stuck: vec![self.history[operation.invoke].index],
-            states: seen.iter().map(|&s| states.to_json(s)).collect(),
+            states: sorted(seen.iter().map(|&s| states.to_json(s)).collect()),
             explanation,
+            omitted: 0,
         }
     }
 
@@ -113,12 +127,12 @@ impl Shrink<'_> {
     }
 
     fn sentence(&self, op: &KeyOp, operation: &Operation, seen: &[u32], states: &States) -> String {
-        let (thing, place) = match (states.kind(), self.key) {
-            (ModelKind::Kv, Some(k)) => ("string", format!(" of {k}")),
-            (ModelKind::Kv, None) => ("string", String::new()),
-            (_, Some(k)) => ("register", format!(" of {k}")),
-            (_, None) => ("register", String::new()),
+        let thing = match states.kind() {
+            ModelKind::Kv => "string",
+            _ => "register",
         };
+        let place = self.key.map_or(String::new(), |k| format!(" of key {k}"));
+        let to = self.key.map_or(String::new(), |k| format!(" to key {k}"));
         let could = if seen.is_empty() {
             format!("no state of the {thing} allows it at that point")
         } else {
@@ -137,9 +151,9 @@ impl Shrink<'_> {
                 show(states, to)
             ),
             _ => format!(
-                "{f}{place} of {} completed, but every order of the operations \
+                "{f} of {}{to} completed, but every order of the operations \
                  around it breaks the model; just before it {could}",
-                operation.input
+                short(&operation.input.to_string())
             ),
         }
     }
@@ -147,75 +161,208 @@ impl Shrink<'_> {
 
 /// A state or value as the explanation shows it.
 fn show(states: &States, id: u32) -> String {
-    match states.kind() {
+    short(&match states.kind() {
         ModelKind::Kv => format!("{:?}", states.text(id)),
         _ => states.text(id).to_string(),
-    }
+    })
 }
 
-/// The operations of `h` with those not in `core` relaxed: reads dropped,
-/// the others made unknown (free to take effect at any time after their
-/// invocation, or never).
-fn relaxed(h: &KeyHistory, core: &[bool]) -> KeyHistory {
-    let ops = h
-        .ops
-        .iter()
-        .zip(core)
-        .filter_map(|(op, &strict)| match (strict, op.step) {
-            (true, _) => Some(*op),
-            (false, Step::Read(_)) => None,
-            (false, _) => Some(KeyOp {
-                complete: OPEN,
-                ..*op
-            }),
-        });
+/// Longest value an explanation quotes in full.
+const SHOWN: usize = 60;
+
+/// `text`, cut short with `…` past [`SHOWN`] characters.
+fn short(text: &str) -> String {
+    if text.chars().count() <= SHOWN {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(SHOWN - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// States in a stable order, as their JSON text sorts.
+fn sorted(mut states: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    states.sort_by_cached_key(|s| s.to_string());
+    states
+}
+
+/// The operations of `h` in `core`; the others are removed.
+fn subset(h: &KeyHistory, core: &[bool]) -> KeyHistory {
+    let ops = h.ops.iter().zip(core).filter(|(_, &kept)| kept);
     KeyHistory {
-        ops: ops.collect(),
+        ops: ops.map(|(op, _)| *op).collect(),
         initial: h.initial,
     }
 }
 
-/// The core of strict operations (the others relaxed), and whether
-/// shrinking finished: relaxing any one more makes the key linearizable.
-fn shrink(h: &KeyHistory, states: &mut States, budget: &Budget) -> (Vec<bool>, bool) {
-    let mut core = vec![true; h.ops.len()];
+/// Which values a set of operations can explain: the initial state, what
+/// its writes and cas write and, for kv, those followed by its appends.
+struct Writers {
+    kv: bool,
+    values: HashSet<u32>,
+    pieces: HashSet<u32>,
+    /// The lengths of the pieces' texts, each once.
+    lengths: Vec<usize>,
+}
+
+impl Writers {
+    fn of(h: &KeyHistory, kept: &[bool], kv: bool) -> Writers {
+        let mut w = Writers {
+            kv,
+            values: [h.initial].into(),
+            pieces: HashSet::new(),
+            lengths: Vec::new(),
+        };
+        for (op, _) in h.ops.iter().zip(kept).filter(|(_, &k)| k) {
+            match op.step {
+                Step::Write(v) | Step::Cas(_, v) => {
+                    w.values.insert(v);
+                }
+                Step::Append(v) => {
+                    w.pieces.insert(v);
+                }
+                Step::Read(_) => {}
+            }
+        }
+        w
+    }
+
+    /// Ready for [`Writers::explain`]: the lengths of the pieces.
+    fn measured(mut self, states: &States) -> Writers {
+        let mut lengths: Vec<usize> = self.pieces.iter().map(|&p| states.text(p).len()).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        lengths.retain(|&l| l > 0);
+        self.lengths = lengths;
+        self
+    }
+
+    /// Whether `value` is a written value or, for kv, one followed by
+    /// appended pieces.
+    fn explain(&self, value: u32, states: &States) -> bool {
+        if self.values.contains(&value) {
+            return true;
+        }
+        if !self.kv {
+            return false;
+        }
+        let text = states.text(value);
+        // reach[i]: text[..i] is a written value followed by pieces.
+        let mut reach = vec![false; text.len() + 1];
+        for &v in &self.values {
+            let t = states.text(v);
+            if text.starts_with(t) {
+                reach[t.len()] = true;
+            }
+        }
+        for i in 0..text.len() {
+            if !reach[i] {
+                continue;
+            }
+            for &l in &self.lengths {
+                let piece = text.get(i..i + l).and_then(|p| states.id(p));
+                if piece.is_some_and(|p| self.pieces.contains(&p)) {
+                    reach[i + l] = true;
+                }
+            }
+        }
+        reach[text.len()]
+    }
+}
+
+/// The value an operation observes: what a read returned, what a cas
+/// found.
+fn observed(step: Step) -> Option<u32> {
+    match step {
+        Step::Read(v) | Step::Cas(v, _) => Some(v),
+        _ => None,
+    }
+}
+
+/// Makes `kept` explain itself: drops every read and cas that observed a
+/// value the kept operations cannot have written, unless no operation of
+/// the key can (then the observation is the anomaly itself).
+fn close(h: &KeyHistory, kept: &mut [bool], whole: &Writers, states: &States) {
+    loop {
+        let writers = Writers::of(h, kept, whole.kv).measured(states);
+        let mut dropped = false;
+        for (i, op) in h.ops.iter().enumerate() {
+            let Some(v) = observed(op.step).filter(|_| kept[i]) else {
+                continue;
+            };
+            if !writers.explain(v, states) && whole.explain(v, states) {
+                kept[i] = false;
+                dropped = true;
+            }
+        }
+        if !dropped {
+            return;
+        }
+    }
+}
+
+/// The core (a subset of the operations that explains itself and is not
+/// linearizable), and why shrinking stopped early, if it did: removing any
+/// one more operation (with what only it explained) makes the core
+/// linearizable.
+fn shrink(h: &KeyHistory, states: &mut States, budget: &Budget) -> (Vec<bool>, Option<String>) {
+    let kv = states.kind() == ModelKind::Kv;
+    let all = vec![true; h.ops.len()];
+    let whole = Writers::of(h, &all, kv).measured(states);
+    let mut core = all;
+    // Each search gets its own memory on top of the states interned so far.
+    let try_core = |candidate: &[bool], states: &mut States| {
+        let fresh = Budget {
+            memory: budget.memory + states.bytes(),
+            ..*budget
+        };
+        search(&subset(h, candidate), states, &fresh, None)
+    };
 
     // Operations invoked after the search got stuck rarely matter: try
-    // relaxing them all at once first.
+    // removing them all at once first. The recording search merges no
+    // states, so it may run out where the others do not; it is only a hint.
     let mut recorder = Recorder::default();
-    if search(h, states, budget, Some(&mut recorder)) != Outcome::NotLinearizable {
-        return (core, false);
-    }
-    if let Some(stuck) = recorder.stuck {
+    let fresh = Budget {
+        memory: budget.memory + states.bytes(),
+        ..*budget
+    };
+    let recorded = search(h, states, &fresh, Some(&mut recorder));
+    if let Some(stuck) = recorder
+        .stuck
+        .filter(|_| recorded == Outcome::NotLinearizable)
+    {
         let horizon = h.ops[stuck].complete;
-        let candidate: Vec<bool> = h.ops.iter().map(|op| op.invoke < horizon).collect();
-        if search(&relaxed(h, &candidate), states, budget, None) == Outcome::NotLinearizable {
+        let mut candidate: Vec<bool> = h.ops.iter().map(|op| op.invoke < horizon).collect();
+        close(h, &mut candidate, &whole, states);
+        if try_core(&candidate, states) == Outcome::NotLinearizable {
             core = candidate;
         }
     }
     let mut chunk = h.ops.len().div_ceil(2).max(1);
     loop {
-        let mut relaxed_some = false;
-        let strict: Vec<usize> = (0..core.len()).filter(|&i| core[i]).collect();
-        let mut end = strict.len();
+        let mut removed_some = false;
+        let kept: Vec<usize> = (0..core.len()).filter(|&i| core[i]).collect();
+        let mut end = kept.len();
         while end > 0 {
             let start = end.saturating_sub(chunk);
             let mut candidate = core.clone();
-            for &i in &strict[start..end] {
+            for &i in &kept[start..end] {
                 candidate[i] = false;
             }
-            match search(&relaxed(h, &candidate), states, budget, None) {
+            close(h, &mut candidate, &whole, states);
+            match try_core(&candidate, states) {
                 Outcome::NotLinearizable => {
                     core = candidate;
-                    relaxed_some = true;
+                    removed_some = true;
                 }
                 Outcome::Linearizable => {}
-                Outcome::Unknown(_) => return (core, false),
+                Outcome::Unknown(reason) => return (core, Some(reason)),
             }
             end = start;
         }
-        if chunk == 1 && !relaxed_some {
-            return (core, true);
+        if chunk == 1 && !removed_some {
+            return (core, None);
         }
         chunk = (chunk / 2).max(1);
     }

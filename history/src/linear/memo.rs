@@ -10,11 +10,17 @@
 //! configurations whose whole subtree failed count; the hash ignores the
 //! unknown operations so that such configurations meet.
 //!
-//! Every configuration lives in one flat arena of `u64` words: the bitset's
-//! words followed by the state id. The table is open-addressed with linear
-//! probing; a slot holds 32 bits of the hash and the arena index, so most
-//! probes that miss never touch the arena. Memory is counted exactly (the
-//! capacity of both vectors) and the set refuses to grow past its budget.
+//! Every configuration lives in one flat arena of `u64` words: its hash,
+//! its state, and its bitset trimmed: the leading words in which every
+//! operation is placed and the trailing words in which none is are left
+//! out, and the first kept word's position is stored. A search over a long
+//! history with little concurrency only ever has a narrow window of
+//! operations between "all placed" and "none placed", so an entry stays a
+//! few words long however long the history is, and memory and time grow
+//! linearly with it. The table is open-addressed with linear probing; a
+//! slot holds 32 bits of the hash and the entry's number, so most probes
+//! that miss never touch the arena. Memory is counted exactly (the capacity
+//! of the vectors) and the set refuses to grow past its budget.
 
 /// A set of (bitset, state) configurations with a byte budget.
 pub(crate) struct Memo {
@@ -22,15 +28,19 @@ pub(crate) struct Memo {
     certain: Vec<u64>,
     /// One bit per configuration: its subtree failed.
     failed: Vec<u64>,
-    /// Words per configuration: the bitset's words plus one for the state.
-    stride: usize,
+    /// Entries: hash, state, first kept word, number of kept words, words.
     arena: Vec<u64>,
+    /// Arena position of each entry.
+    offsets: Vec<u32>,
     /// `0` is empty; otherwise the high 32 bits are the hash's high bits and
-    /// the low 32 bits are the arena index of the configuration plus one.
+    /// the low 32 bits are the entry's number plus one.
     slots: Vec<u64>,
     len: usize,
     budget: usize,
 }
+
+/// Words of an entry before its bitset.
+const HEADER: usize = 4;
 
 /// What [`Memo::insert`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,15 +55,32 @@ pub(crate) enum Seen {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MemoFull;
 
+/// The kept words of a bitset: the position of the first word not full,
+/// and the words from there to the last word not empty.
+fn trim(bits: &[u64]) -> (usize, &[u64]) {
+    let start = bits.iter().take_while(|&&w| w == u64::MAX).count();
+    let end = bits.iter().rposition(|&w| w != 0).map_or(0, |p| p + 1);
+    (start, &bits[start..end.max(start)])
+}
+
+/// Word `i` of a trimmed bitset.
+fn word(start: usize, words: &[u64], i: usize) -> u64 {
+    if i < start {
+        u64::MAX
+    } else {
+        words.get(i - start).copied().unwrap_or(0)
+    }
+}
+
 impl Memo {
     /// A memo for bitsets like `certain`, the set of completed operations,
     /// that may use `budget` bytes.
     pub(crate) fn new(certain: Vec<u64>, budget: usize) -> Memo {
         Memo {
-            stride: certain.len() + 1,
             certain,
             failed: Vec::new(),
             arena: Vec::new(),
+            offsets: Vec::new(),
             slots: vec![0; 1024],
             len: 0,
             budget,
@@ -63,6 +90,7 @@ impl Memo {
     /// Bytes held by the memo.
     pub(crate) fn bytes(&self) -> usize {
         (self.arena.capacity() + self.slots.capacity() + self.failed.capacity()) * 8
+            + self.offsets.capacity() * 4
     }
 
     /// Number of configurations stored.
@@ -76,10 +104,19 @@ impl Memo {
         self.failed[e / 64] |= 1 << (e % 64);
     }
 
+    /// The state, first kept word and kept words of entry `e`.
+    fn entry(&self, e: usize) -> (u64, usize, &[u64]) {
+        let at = self.offsets[e] as usize;
+        let (start, len) = (self.arena[at + 2] as usize, self.arena[at + 3] as usize);
+        let words = &self.arena[at + HEADER..at + HEADER + len];
+        (self.arena[at + 1], start, words)
+    }
+
     /// Adds a configuration unless it is there already or dominated.
     /// `hash` must ignore the unknown operations.
     pub(crate) fn insert(&mut self, bits: &[u64], state: u32, hash: u64) -> Result<Seen, MemoFull> {
-        debug_assert_eq!(bits.len() + 1, self.stride);
+        debug_assert_eq!(bits.len(), self.certain.len());
+        let (start, words) = trim(bits);
         let mask = self.slots.len() - 1;
         let tag = hash >> 32;
         let mut i = (hash as usize) & mask;
@@ -90,15 +127,13 @@ impl Memo {
             }
             if slot >> 32 == tag {
                 let e = (slot & 0xffff_ffff) as usize - 1;
-                let at = e * self.stride;
-                let entry = &self.arena[at..at + self.stride];
-                if entry[self.stride - 1] == u64::from(state) {
-                    let old = &entry[..bits.len()];
-                    if old == bits {
+                let (old_state, old_start, old) = self.entry(e);
+                if old_state == u64::from(state) {
+                    if old_start == start && old == words {
                         return Ok(Seen::Before);
                     }
                     let failed = self.failed[e / 64] >> (e % 64) & 1 == 1;
-                    if failed && self.dominates(old, bits) {
+                    if failed && self.dominates((old_start, old), (start, words)) {
                         return Ok(Seen::Before);
                     }
                 }
@@ -108,9 +143,10 @@ impl Memo {
 
         // Grow before the arena would reallocate past the budget, and keep
         // the table at most half full.
-        if self.arena.len() + self.stride > self.arena.capacity() {
-            let wanted = (self.arena.capacity() * 2).max(self.stride * 256);
-            if (wanted + self.slots.len()) * 8 > self.budget {
+        let need = HEADER + words.len();
+        if self.arena.len() + need > self.arena.capacity() {
+            let wanted = (self.arena.capacity() * 2).max(self.arena.len() + need * 256);
+            if (wanted + self.slots.len() + self.offsets.capacity()) * 8 > self.budget {
                 return Err(MemoFull);
             }
             self.arena.reserve_exact(wanted - self.arena.len());
@@ -120,11 +156,14 @@ impl Memo {
             return self.insert(bits, state, hash);
         }
         let index = self.len as u64 + 1;
-        if index > u64::from(u32::MAX) {
+        if index > u64::from(u32::MAX) || self.arena.len() > u32::MAX as usize {
             return Err(MemoFull);
         }
-        self.arena.extend_from_slice(bits);
-        self.arena.push(u64::from(state));
+        self.offsets.push(self.arena.len() as u32);
+        self.arena
+            .extend_from_slice(&[hash, u64::from(state), start as u64]);
+        self.arena.push(words.len() as u64);
+        self.arena.extend_from_slice(words);
         self.slots[i] = (tag << 32) | index;
         if self.len.is_multiple_of(64) {
             self.failed.push(0);
@@ -134,17 +173,21 @@ impl Memo {
     }
 
     /// Whether `old` has the same completed operations as `new` and a
-    /// subset of its unknown ones.
-    fn dominates(&self, old: &[u64], new: &[u64]) -> bool {
-        old.iter()
-            .zip(new)
-            .zip(&self.certain)
-            .all(|((&o, &n), &c)| o & !n == 0 && (n & !o) & c == 0)
+    /// subset of its unknown ones. Both are trimmed bitsets.
+    fn dominates(&self, old: (usize, &[u64]), new: (usize, &[u64])) -> bool {
+        let from = old.0.min(new.0);
+        let to = (old.0 + old.1.len()).max(new.0 + new.1.len());
+        (from..to).all(|i| {
+            let (o, n, c) = (
+                word(old.0, old.1, i),
+                word(new.0, new.1, i),
+                self.certain[i],
+            );
+            o & !n == 0 && (n & !o) & c == 0
+        })
     }
 
-    /// Doubles the table and reinserts every slot by its stored hash bits.
-    /// The low bits of the hash are not stored, so slots are rehashed from
-    /// the configuration itself.
+    /// Doubles the table and reinserts every slot by its stored hash.
     fn grow(&mut self) -> Result<(), MemoFull> {
         let size = self.slots.len() * 2;
         if (self.arena.capacity() + self.slots.len() + size) * 8 > self.budget {
@@ -153,9 +196,8 @@ impl Memo {
         let old = std::mem::replace(&mut self.slots, vec![0; size]);
         let mask = size - 1;
         for slot in old.into_iter().filter(|&s| s != 0) {
-            let at = ((slot & 0xffff_ffff) as usize - 1) * self.stride;
-            let entry = &self.arena[at..at + self.stride];
-            let hash = rehash(entry, &self.certain);
+            let e = (slot & 0xffff_ffff) as usize - 1;
+            let hash = self.arena[self.offsets[e] as usize];
             let mut i = (hash as usize) & mask;
             while self.slots[i] != 0 {
                 i = (i + 1) & mask;
@@ -166,15 +208,8 @@ impl Memo {
     }
 }
 
-/// Recomputes the hash of a stored configuration; must agree with the hash
-/// the caller passes to [`Memo::insert`].
-fn rehash(entry: &[u64], certain: &[u64]) -> u64 {
-    let (bits, state) = entry.split_at(entry.len() - 1);
-    let bits: Vec<u64> = bits.iter().zip(certain).map(|(b, c)| b & c).collect();
-    super::search::config_hash(zobrist_of(&bits), state[0] as u32)
-}
-
 /// The Zobrist hash of a bitset: the xor of the keys of its members.
+#[cfg(test)]
 pub(crate) fn zobrist_of(bits: &[u64]) -> u64 {
     let mut h = 0;
     for (w, &word) in bits.iter().enumerate() {
@@ -248,5 +283,26 @@ mod tests {
         let full = (0..100_000u64).find_map(|i| insert(&mut memo, &[i], 0).err());
         assert_eq!(full, Some(MemoFull));
         assert!(memo.bytes() <= 64 * 1024);
+    }
+
+    #[test]
+    fn entries_keep_only_the_window_between_all_placed_and_none_placed() {
+        // 100 000 operations, all completed; the first `base` placed and a
+        // few more after them.
+        let words = 100_000 / 64;
+        let mut memo = Memo::new(vec![u64::MAX; words], 64 << 20);
+        let config = |base: usize, extra: u64| {
+            let mut bits = vec![0u64; words];
+            bits[..base].fill(u64::MAX);
+            bits[base] = extra;
+            bits
+        };
+        for base in 0..words - 1 {
+            assert_eq!(insert(&mut memo, &config(base, 0b101), 1), Ok(true));
+            assert_eq!(insert(&mut memo, &config(base, 0b101), 1), Ok(false));
+        }
+        assert_eq!(insert(&mut memo, &config(7, 0b111), 1), Ok(true));
+        // A few words per entry, not 1 562.
+        assert!(memo.bytes() < 1 << 20, "{} bytes", memo.bytes());
     }
 }

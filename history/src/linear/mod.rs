@@ -20,28 +20,36 @@
 //! a prefix that is not linearizable settles the key.
 //!
 //! When a key is not linearizable, [`check`] shrinks it to a core
-//! (`evidence.rs`): operations outside the core are relaxed (reads dropped,
-//! writes made unknown) and the history is still not linearizable; relaxing
-//! any one more operation makes it linearizable. The core is reported with
-//! the operation that could not be placed and the states the model could be
-//! in just before it. [`decide`] skips this and gives verdicts only.
+//! (`evidence.rs`): a subset of its operations that is not linearizable on
+//! its own and explains itself (every value it observes, one of its
+//! operations wrote); removing any one more operation makes it
+//! linearizable. The core is reported with the operation that could not be
+//! placed and the states the model could be in just before it, computed
+//! from the core alone. [`decide`] skips this and gives verdicts only.
 //!
 //! # Limits
 //!
 //! * The search is exponential in the number of concurrent operations in
 //!   the worst case. Past `time_limit` or `memory_limit` a key is `unknown`
 //!   with the reason; the verdict is never a guess.
-//! * The memo holds a bitset of all the key's operations per configuration,
-//!   so a key with many thousands of operations uses memory quickly; the
-//!   search does not cut the history into independent segments. Long keys
-//!   that are linearizable are cheap (a simulated cas register with 20 000
-//!   operations, 2% of them unknown, takes about 0.3 s), but refuting one
-//!   means exhausting the ways the unknown operations still open before the
-//!   violation could have taken effect: the same history with one read
-//!   changed was still unknown after a 60 s time limit.
+//! * The memo keeps, per configuration, the window of the bitset between
+//!   the operations all placed and those none placed, so long keys with
+//!   little concurrency stay linear in memory and time (a sequential cas
+//!   register of 160 000 operations: 0.7 s, see the README). An unknown
+//!   operation that is never placed keeps that window open from its
+//!   invocation on, and refuting a long key means exhausting the ways the
+//!   unknown operations still open before the violation could have taken
+//!   effect: a simulated cas register with 20 000 operations (2% unknown)
+//!   with one read changed was still unknown after a 60 s time limit.
 //! * Shrinking a counterexample runs many searches; it stops at a time
-//!   budget (20 times the first search, between 0.1 and 2 s per key) and a
-//!   4 MiB memo per search, and then says that the set may not be minimal.
+//!   budget (20 times the first search, between 1 and 4 s per key) or a
+//!   4 MiB memo per search, and then says which and that the set may not
+//!   be minimal.
+//! * The core is not linearizable by itself; the verdict of the key comes
+//!   from the search of all its operations. A core with some operations
+//!   removed can, in rare histories, fail where the removed ones would have
+//!   helped (a later write of the same value), so read the core as the
+//!   shape of the anomaly, and the verdict as the proof.
 //! * The search runs each key on one thread; a single huge key does not use
 //!   the other cores.
 
@@ -97,7 +105,8 @@ impl Default for CheckOptions {
 pub enum CheckError {
     #[error(transparent)]
     Pair(#[from] PairError),
-    /// An operation the model does not understand.
+    /// An operation the model does not understand; `index` is that of the
+    /// entry at fault, the invocation or the completion.
     #[error("operation {index}: {message}")]
     Model { index: u64, message: String },
     /// An initial state the model cannot start from.
@@ -133,10 +142,12 @@ pub struct KeyReport {
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Counterexample {
     /// The history entries (invocation and completion, original indices) of
-    /// a minimal set of operations that is not linearizable: with every other
-    /// operation of the key relaxed (reads dropped, writes free to take
-    /// effect at any time after their invocation, or never) it is still not
-    /// linearizable, and relaxing any one of its operations makes it so.
+    /// a minimal set of the key's operations that is not linearizable on its
+    /// own and explains itself: every value a read or cas in it observed was
+    /// written by one of its operations (or is the initial state, or was
+    /// written by no operation of the key at all). Removing any one of its
+    /// operations, with the observations only that one explained, makes it
+    /// linearizable.
     pub ops: Vec<Op>,
     /// `Op.index` of the invocation of the operation that could not be
     /// placed.
@@ -144,6 +155,10 @@ pub struct Counterexample {
     /// The model states possible just before that operation.
     pub states: Vec<Value>,
     pub explanation: String,
+    /// Operations of the key (failed ones and reads of unknown outcome
+    /// aside) left out of `ops`.
+    #[serde(default)]
+    pub omitted: usize,
 }
 
 /// Checks a history for linearizability against `opts.model`, with a
@@ -173,6 +188,7 @@ fn run(history: &[Op], opts: &CheckOptions, evidence: bool) -> Result<LinearRepo
     .max(1);
     let budget = Budget {
         deadline,
+        since: started,
         memory: opts.memory_limit / workers,
         configurations: usize::MAX,
     };
@@ -256,13 +272,16 @@ fn tasks(
         }
         let task = &mut tasks[t];
         task.operations += 1;
-        let step = task
-            .states
-            .compile(op)
-            .map_err(|message| CheckError::Model {
-                index: history[op.invoke].index,
-                message,
-            })?;
+        let step = task.states.compile(op).map_err(|e| {
+            let at = match op.complete {
+                Some(c) if e.completion => c,
+                _ => op.invoke,
+            };
+            CheckError::Model {
+                index: history[at].index,
+                message: e.message,
+            }
+        })?;
         if let Some(step) = step {
             task.history.ops.push(KeyOp {
                 invoke: op.invoke as u32,
@@ -301,7 +320,9 @@ fn check_key(
                 spent: started.elapsed(),
             };
             let failing = prefix.as_ref().unwrap_or(&task.history);
-            let c = evidence.counterexample(failing, &mut task.states);
+            let mut c = evidence.counterexample(failing, &mut task.states);
+            // Operations after a failing prefix are left out too.
+            c.omitted += task.history.ops.len() - failing.ops.len();
             (Verdict::Invalid, None, Some(c))
         }
     };
@@ -315,8 +336,9 @@ fn check_key(
     }
 }
 
+/// Milliseconds, to the microsecond.
 fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+    (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 #[cfg(test)]

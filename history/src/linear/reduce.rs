@@ -30,6 +30,10 @@ const MANY: u32 = u32::MAX;
 #[derive(Default)]
 pub(crate) struct Observers {
     by_state: Vec<Option<Vec<u32>>>,
+    /// For registers, the lists of every observed value, made in one pass
+    /// over the operations the first time they are needed, so that a long
+    /// history with many values is not scanned once per value.
+    by_value: Option<std::collections::HashMap<u32, Vec<u32>>>,
 }
 
 impl Observers {
@@ -46,8 +50,28 @@ impl Observers {
         if self.by_state.len() <= at {
             self.by_state.resize(at + 1, None);
         }
+        let kv = states.kind() == ModelKind::Kv;
+        if !kv && self.by_state[at].is_none() {
+            let by_value = self.by_value.get_or_insert_with(|| {
+                let mut by_value: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+                for (i, op) in ops.iter().enumerate() {
+                    if let Step::Read(v) | Step::Cas(v, _) = op.step {
+                        let list = by_value.entry(v).or_default();
+                        if list.len() <= LIST_CAP {
+                            list.push(i as u32);
+                        }
+                    }
+                }
+                by_value
+            });
+            let list = by_value.get(&state).cloned().unwrap_or_default();
+            self.by_state[at] = Some(if list.len() > LIST_CAP {
+                vec![MANY]
+            } else {
+                list
+            });
+        }
         let list = self.by_state[at].get_or_insert_with(|| {
-            let kv = states.kind() == ModelKind::Kv;
             let text = states.text(state);
             let sees = |op: &KeyOp| match op.step {
                 Step::Read(v) if kv => states.text(v).starts_with(text),

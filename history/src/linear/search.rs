@@ -76,6 +76,9 @@ pub(crate) struct KeyHistory {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget {
     pub deadline: Option<Instant>,
+    /// When the clock of the deadline started: the time a reason reports
+    /// is counted from here, not from the start of one search.
+    pub since: Instant,
     /// Bytes for the memo and the interned states.
     pub memory: usize,
     /// Gives up (as unknown) after this many configurations.
@@ -179,7 +182,6 @@ pub(crate) fn search(
     if remaining == 0 {
         return Outcome::Linearizable;
     }
-    let started = Instant::now();
     let mut events = Events::new(ops);
     let twin = twins(ops);
     let mut observers = Observers::default();
@@ -218,7 +220,7 @@ pub(crate) fn search(
     loop {
         steps += 1;
         if steps & 1023 == 0 {
-            if let Some(reason) = over_budget(budget, started, &memo, states) {
+            if let Some(reason) = over_budget(budget, &memo, states) {
                 return Outcome::Unknown(reason);
             }
         }
@@ -324,11 +326,11 @@ pub(crate) fn has(bits: &[u64], i: usize) -> bool {
     bits[i / 64] >> (i % 64) & 1 == 1
 }
 
-fn over_budget(budget: &Budget, started: Instant, memo: &Memo, states: &States) -> Option<String> {
+fn over_budget(budget: &Budget, memo: &Memo, states: &States) -> Option<String> {
     if budget.deadline.is_some_and(|d| Instant::now() >= d) {
         return Some(format!(
             "time limit reached after {} and {} configurations",
-            human_duration(started.elapsed()),
+            human_duration(budget.since.elapsed()),
             memo.len()
         ));
     }

@@ -46,14 +46,14 @@ fn a_read_of_a_value_never_written_is_not_linearizable() {
     let report = check(&h, &CheckOptions::default()).unwrap();
     assert_eq!(report.verdict, Verdict::Invalid);
     let c = report.keys[0].counterexample.as_ref().unwrap();
-    // The read alone is the core: with the write free to happen or not,
-    // the register is nil or 1, never 3.
+    // The read alone is the core: no operation wrote 3.
     assert_eq!(c.stuck, vec![2]);
     assert_eq!(c.ops, h[2..].to_vec());
-    assert_eq!(c.states, vec![json!(1), Value::Null]);
+    assert_eq!(c.omitted, 1);
+    assert_eq!(c.states, vec![Value::Null]);
     assert_eq!(
         c.explanation,
-        "read of k1 returned 3 but the register could only be 1 or null at that point"
+        "read of key k1 returned 3 but the register could only be null at that point"
     );
 }
 
@@ -213,4 +213,114 @@ fn an_exhausted_budget_gives_unknown_with_a_reason() {
         .as_deref()
         .unwrap()
         .contains("time limit"));
+}
+
+#[test]
+fn counterexamples_explain_themselves_stale_read() {
+    // write 1; write 2 completes; then read 1: the core keeps both writes,
+    // since the read of 1 needs the write of 1 to explain it.
+    let h = history(
+        Some("k"),
+        &[
+            (1, Invoke, "write", json!(1)),
+            (1, Done, "write", json!(1)),
+            (2, Invoke, "write", json!(2)),
+            (2, Done, "write", json!(2)),
+            (3, Invoke, "read", Value::Null),
+            (3, Done, "read", json!(1)),
+        ],
+    );
+    let report = check(&h, &CheckOptions::default()).unwrap();
+    let c = report.keys[0].counterexample.as_ref().unwrap();
+    assert_eq!(c.ops, h);
+    assert_eq!(c.stuck, vec![4]);
+    assert_eq!(c.states, vec![json!(2)]);
+    assert_eq!(
+        c.explanation,
+        "read of key k returned 1 but the register could only be 2 at that point"
+    );
+}
+
+#[test]
+fn counterexamples_explain_themselves_every_observed_value_is_written_in_the_core() {
+    // Two stale reads on one register among many writes: whatever the core,
+    // each value a read observed is written by an operation in it.
+    let mut rows = Vec::new();
+    for v in 1..=6 {
+        rows.push((1, Invoke, "write", json!(v)));
+        rows.push((1, Done, "write", json!(v)));
+    }
+    rows.push((2, Invoke, "read", Value::Null));
+    rows.push((2, Done, "read", json!(3)));
+    let h = history(None, &rows);
+    let report = check(&h, &CheckOptions::default()).unwrap();
+    let c = report.keys[0].counterexample.as_ref().unwrap();
+    let written = |v: &Value| {
+        c.ops
+            .iter()
+            .any(|op| op.f == "write" && op.kind == Done && &op.value == v)
+    };
+    assert!(written(&json!(3)), "{:?}", c.ops);
+    assert!(c.ops.len() <= 6, "{:?}", c.ops);
+    assert_eq!(c.states, vec![json!(6)]);
+}
+
+#[test]
+fn time_limit_reason_reports_the_total_time_of_the_check() {
+    // Thirty concurrent writes, then two reads that disagree: far more
+    // search than the limit allows.
+    let n = 30;
+    let mut rows = Vec::new();
+    for p in 0..n {
+        rows.push((p, Invoke, "write", json!(p)));
+    }
+    for p in 0..n {
+        rows.push((p, Done, "write", json!(p)));
+    }
+    rows.push((100, Invoke, "read", Value::Null));
+    rows.push((100, Done, "read", json!(0)));
+    rows.push((100, Invoke, "read", Value::Null));
+    rows.push((100, Done, "read", json!(1)));
+    let h = history(None, &rows);
+    let opts = CheckOptions {
+        time_limit: Some(Duration::from_millis(300)),
+        ..CheckOptions::default()
+    };
+    let report = decide(&h, &opts).unwrap();
+    let reason = report.keys[0]
+        .reason
+        .clone()
+        .expect("unknown, with a reason");
+    let secs: f64 = reason
+        .strip_prefix("time limit reached after ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{reason}"));
+    assert!(secs >= 0.3, "{reason}");
+}
+
+#[test]
+fn long_sequential_histories_fit_a_small_memory_limit() {
+    // 20 000 writes and reads one after the other: every configuration's
+    // window of open operations is tiny, so 8 MiB is plenty.
+    let mut rows = Vec::new();
+    for v in 0..10_000 {
+        rows.push((0, Invoke, "write", json!(v)));
+        rows.push((0, Done, "write", json!(v)));
+        rows.push((1, Invoke, "read", Value::Null));
+        rows.push((1, Done, "read", json!(v)));
+    }
+    let h = history(None, &rows);
+    let opts = CheckOptions {
+        memory_limit: 8 << 20,
+        threads: 1,
+        ..CheckOptions::default()
+    };
+    let report = decide(&h, &opts).unwrap();
+    assert_eq!(
+        report.verdict,
+        Verdict::Valid,
+        "{:?}",
+        report.keys[0].reason
+    );
 }
