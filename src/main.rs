@@ -70,5 +70,5 @@ fn main() -> ExitCode {
 /// The node runs inside this binary too, so that `cargo run -- test` needs
 /// nothing else built.
 fn raft_kv_main(args: Vec<String>) -> ExitCode {
-    raft_kv::cli::main_from_args(args)
+    raft_kv::cli::main_as("faultline raft-kv", args)
 }

@@ -21,8 +21,11 @@
 //! # Client protocol
 //!
 //! JSON lines over TCP on `--client-addr`. Requests carry an `id` chosen by
-//! the client and echoed in the response; responses to pipelined requests
-//! may come out of order.
+//! the client (an integer from 0 to 2^64-1) and echoed in the response;
+//! responses to pipelined requests may come out of order. A line that is
+//! not UTF-8 or not a request, or has no valid id, gets a `bad-request`
+//! answer (with `"id": null` when it has no valid id and a `message`
+//! saying what was expected) and the connection stays open.
 //!
 //! ```text
 //! {"id": 1, "op": "read",  "key": "k1"}
@@ -38,7 +41,8 @@
 //!
 //! `definite: true` means the operation did not and will not take effect;
 //! `definite: false` means it may or may not have. Errors: `cas-mismatch`
-//! (definite), `not-leader` (definite, `leader` when known),
+//! (definite), `not-leader` (definite, `leader` when known; also when a
+//! follower could not hand the request to its leader at all),
 //! `leader-changed` (indefinite for writes, definite for reads), `timeout`
 //! (always indefinite: every request is answered within the request
 //! deadline, 1.5 s by default), `bad-request` (definite).

@@ -295,3 +295,24 @@ fn a_paused_leader_is_replaced_and_steps_down_after_resume() {
     assert_eq!(cluster.read(leader, "k"), json!(1));
     cluster.kill(leader);
 }
+
+#[test]
+fn a_forward_to_a_killed_leader_is_answered_definitely() {
+    let mut cluster = Cluster::start(3);
+    let (leader, _) = cluster.await_leader(&[], Duration::from_secs(5));
+    cluster.write(leader, "k", 1);
+
+    // Killed, the leader's connections close at once, while the followers
+    // still name it as leader until their election timeout (300 ms or
+    // more) runs out: a forward now reaches no one.
+    cluster.kill(leader);
+    std::thread::sleep(Duration::from_millis(100));
+    let follower = (leader + 1) % 3;
+    let request = json!({"id": 5, "op": "write", "key": "k", "value": 2});
+    let answer = cluster.request(follower, request).expect("no answer");
+    assert_eq!(answer["id"], 5);
+    if answer["ok"] != true {
+        assert_eq!(answer["error"], "not-leader", "{answer}");
+        assert_eq!(answer["definite"], true, "{answer}");
+    }
+}

@@ -9,7 +9,7 @@
 mod clients;
 mod peers;
 
-pub use clients::{parse_request, response};
+pub use clients::{parse_line, parse_request, response};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -20,10 +20,10 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
-use tracing::{error, info};
+use tracing::{debug, error, info};
 
 use crate::bugs::Bugs;
-use crate::core::{Config, Core, Message, Output, Role};
+use crate::core::{Body, Config, Core, Message, Output, Role};
 use crate::kv::{ErrorKind, KvOp, Reply};
 use crate::storage::Storage;
 use crate::{Error, NodeId};
@@ -44,7 +44,7 @@ pub struct NodeOptions {
     /// Where peers connect.
     pub peer_addr: SocketAddr,
     /// How this node reaches each peer.
-    pub peers: Vec<(NodeId, String)>,
+    pub peers: Vec<(NodeId, SocketAddr)>,
     /// Election timeout range.
     pub election_timeout: (Duration, Duration),
     /// Heartbeat interval.
@@ -65,6 +65,9 @@ pub enum Event {
         op: KvOp,
         waiter: Waiter,
     },
+    /// The forward of the local request `token` to the leader was dropped
+    /// before any of it was written to a connection.
+    Undelivered { token: u64 },
 }
 
 fn ticks(d: Duration) -> u64 {
@@ -98,11 +101,14 @@ pub async fn run(options: NodeOptions) -> Result<(), Error> {
     let client_listener = bind(options.client_addr).await?;
     let (events_tx, mut events) = mpsc::unbounded_channel();
     tokio::spawn(peers::listen(peer_listener, events_tx.clone()));
-    tokio::spawn(clients::listen(client_listener, events_tx));
+    tokio::spawn(clients::listen(client_listener, events_tx.clone()));
     let links: HashMap<NodeId, peers::Link> = options
         .peers
         .iter()
-        .map(|(id, addr)| (id.clone(), peers::connect(id.clone(), addr.clone())))
+        .map(|(id, addr)| {
+            let link = peers::connect(id.clone(), addr.to_string(), events_tx.clone());
+            (id.clone(), link)
+        })
         .collect();
     info!(node = %options.id, client = %options.client_addr,
         peer = %options.peer_addr, "listening");
@@ -157,6 +163,40 @@ impl Shell {
                     .push_back((Instant::now() + self.request_timeout, token));
                 core.request(token, op);
             }
+            Event::Undelivered { token } => self.undelivered(token),
+        }
+    }
+
+    /// Answers a request whose forward to the leader reached no one.
+    ///
+    /// A follower keeps no state for a request it forwards, so if the
+    /// forward was never written to the leader's connection (no link, a
+    /// full queue, or dropped while the link was down) the operation did
+    /// not and will not take effect: a definite `not-leader`, without the
+    /// unreachable leader's name. Once any byte of it may have left, only
+    /// the leader's answer or the indefinite timeout is honest, so
+    /// forwards handed to a connection are never reported here.
+    fn undelivered(&mut self, token: u64) {
+        if let Some(waiter) = self.waiting.remove(&token) {
+            debug!(node = %self.id, token, "forward undelivered, answering not-leader");
+            waiter.answer(&Reply::not_leader(None));
+        }
+    }
+
+    /// Hands `msg` to its peer's link; a forward that cannot even be queued
+    /// is answered at once (see [`Shell::undelivered`]).
+    fn send(&mut self, msg: Message) {
+        tracing::trace!(node = %self.id, ?msg, "send");
+        let forward = match msg.body {
+            Body::Forward { token, .. } => Some(token),
+            _ => None,
+        };
+        let queued = match self.links.get(&msg.to) {
+            Some(link) => link.try_send(msg).is_ok(),
+            None => false,
+        };
+        if let (false, Some(token)) = (queued, forward) {
+            self.undelivered(token);
         }
     }
 
@@ -195,12 +235,7 @@ impl Shell {
         for output in outputs {
             match output {
                 Output::Persist(_) => {}
-                Output::Send(msg) => {
-                    tracing::trace!(node = %self.id, ?msg, "send");
-                    if let Some(link) = self.links.get(&msg.to) {
-                        let _ = link.try_send(msg);
-                    }
-                }
+                Output::Send(msg) => self.send(msg),
                 Output::Reply { token, reply } => {
                     if let Some(waiter) = self.waiting.remove(&token) {
                         waiter.answer(&reply);
@@ -250,4 +285,55 @@ fn observe(kind: &str, node: &str, fields: &str) {
         json!(node)
     );
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn shell() -> Shell {
+        Shell {
+            id: "n2".into(),
+            links: HashMap::new(),
+            waiting: HashMap::new(),
+            deadlines: VecDeque::new(),
+            request_timeout: Duration::from_secs(1),
+        }
+    }
+
+    fn wait(shell: &mut Shell, token: u64) -> mpsc::UnboundedReceiver<String> {
+        let (lines, rx) = mpsc::unbounded_channel();
+        shell.waiting.insert(token, Waiter { id: token, lines });
+        rx
+    }
+
+    #[test]
+    fn unsendable_forward_is_answered_not_leader_definitely() {
+        let mut shell = shell();
+        let mut answers = wait(&mut shell, 5);
+        let op = KvOp::Read { key: "k".into() };
+        shell.send(Message {
+            from: "n2".into(),
+            to: "n1".into(),
+            term: 1,
+            body: Body::Forward { token: 5, op },
+        });
+        let answer: Value = serde_json::from_str(&answers.try_recv().unwrap()).unwrap();
+        let expected = json!({"id": 5, "ok": false, "error": "not-leader", "definite": true});
+        assert_eq!(answer, expected);
+        assert!(shell.waiting.is_empty());
+    }
+
+    #[test]
+    fn undelivered_report_answers_only_a_waiting_request() {
+        let mut shell = shell();
+        let mut answers = wait(&mut shell, 8);
+        shell.undelivered(9);
+        assert!(answers.try_recv().is_err());
+        shell.undelivered(8);
+        let answer: Value = serde_json::from_str(&answers.try_recv().unwrap()).unwrap();
+        assert_eq!(answer["error"], "not-leader");
+        assert_eq!(answer["definite"], true);
+    }
 }
