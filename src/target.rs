@@ -172,7 +172,21 @@ impl Target {
                 .map_or(String::new(), |l| format!(":{l}"));
             anyhow::anyhow!("{origin}{place}: {}", e.message())
         })?;
-        expand::validate(&target).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        expand::validate(&target).map_err(|e| {
+            let place = template_line(text, &e).map_or(String::new(), |l| format!(":{l}"));
+            anyhow::anyhow!("{origin}{place}: {e}")
+        })?;
+        let timeout = target.ready.timeout_secs;
+        if !(timeout.is_finite() && timeout > 0.0 && timeout <= crate::test::MAX_SECONDS) {
+            let place = text
+                .find("timeout_secs")
+                .map_or(String::new(), |at| format!(":{}", line_of(text, at)));
+            anyhow::bail!(
+                "{origin}{place}: ready.timeout_secs = {timeout}; expected seconds above 0 \
+                 and at most {} (a week)",
+                crate::test::MAX_SECONDS
+            );
+        }
         let observations = match &target.observations {
             Observations::LogRegex(c) => LogSource::new(c).map(drop),
             Observations::Status(c) => StatusSource::new(c).map(drop),
@@ -195,6 +209,25 @@ impl Target {
     pub fn observes_roles(&self) -> bool {
         self.observations != Observations::None
     }
+}
+
+/// The line of the template an expansion error quotes (`in "..."`), found
+/// by looking for the quoted template, or for the unknown placeholder, in
+/// the TOML text.
+fn template_line(text: &str, error: &str) -> Option<usize> {
+    let quoted = error.find(" in \"").and_then(|at| {
+        let rest = &error[at + 4..];
+        let end = rest[1..].find("\";").or_else(|| rest[1..].rfind('"'))?;
+        Some(&rest[..end + 2])
+    });
+    let placeholder = error.find("placeholder {").and_then(|at| {
+        let rest = &error[at + 12..];
+        Some(&rest[..=rest.find('}')?])
+    });
+    let at = quoted
+        .and_then(|q| text.find(q))
+        .or_else(|| placeholder.and_then(|p| text.find(p)))?;
+    Some(line_of(text, at))
 }
 
 /// The 1-based line of a byte offset.
@@ -232,6 +265,31 @@ mod tests {
                     args = [\"--id\", \"{nodeid}\"]\n";
         let err = Target::parse(text, "t.toml").unwrap_err().to_string();
         assert!(err.contains("{nodeid}"), "{err}");
+        assert!(err.starts_with("t.toml:4: "), "{err}");
+    }
+
+    #[test]
+    fn unknown_placeholder_in_a_list_names_its_line() {
+        let text = "name = \"x\"\nprotocol = \"raft-kv\"\nbinary = \"b\"\n\
+                    args = [\"--id\", \"{id}\"]\n\n[lists.peers]\nover = \"peers\"\n\
+                    each = \"{peer_idd}\"\n";
+        let err = Target::parse(text, "t.toml").unwrap_err().to_string();
+        assert!(err.starts_with("t.toml:8: "), "{err}");
+    }
+
+    #[test]
+    fn ready_timeout_must_be_positive_and_finite() {
+        for bad in ["-3", "0", "nan", "inf", "1e30"] {
+            let text = format!(
+                "name = \"x\"\nprotocol = \"raft-kv\"\nbinary = \"b\"\n\n\
+                 [ready]\ntimeout_secs = {bad}\n"
+            );
+            let err = Target::parse(&text, "t.toml").unwrap_err().to_string();
+            assert!(
+                err.starts_with("t.toml:6: ready.timeout_secs"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -17,31 +17,33 @@ use tokio::sync::watch;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// A built-in target (raft-kv) or a target TOML file
+    /// A built-in target (raft-kv, etcd) or a target TOML file
     #[arg(long, default_value = "raft-kv")]
     pub target: String,
     /// The workload (only `register`: read, write, cas per key)
     #[arg(long, default_value = "register")]
     pub workload: String,
     /// Number of nodes
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
     pub nodes: usize,
     /// Seconds of workload under faults
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, allow_negative_numbers = true)]
     pub time_limit: f64,
     /// Client workers, each bound to one node [default: 2 per node]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub concurrency: Option<usize>,
     /// Aggregate client operations per second
-    #[arg(long, default_value_t = 200.0)]
+    #[arg(long, default_value_t = 200.0, allow_negative_numbers = true)]
     pub rate: f64,
     /// Number of keys (registers)
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
     pub keys: usize,
     /// Seconds before an unanswered operation is recorded as info
-    #[arg(long, default_value_t = 1.5)]
+    #[arg(long, default_value_t = 1.5, allow_negative_numbers = true)]
     pub op_timeout: f64,
-    /// Fault kinds, comma-separated, or `none`
+    /// Fault kinds, comma-separated, or `none`. Partitions need at least 2
+    /// nodes. Faults aimed at the leader hit whichever node leads at that
+    /// moment, so the nodes hit can differ between replays of one seed
     #[arg(
         long,
         value_delimiter = ',',
@@ -49,7 +51,7 @@ pub struct Args {
     )]
     pub nemesis: Vec<NemesisArg>,
     /// Seconds between nemesis steps (each starts or stops a fault)
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
     pub nemesis_interval: f64,
     /// Seed for the op mix and the fault schedule [default: random]
     #[arg(long)]
@@ -63,13 +65,13 @@ pub struct Args {
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<String>,
     /// Runs, with seeds seed, seed+1, ...
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub test_count: u32,
     /// Where runs are stored
     #[arg(long, default_value = "./store")]
     pub store: PathBuf,
     /// Seconds the linearizability checker may take before saying unknown
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
     pub check_time_limit: f64,
     /// How etcd serves reads: linearizable (through the leader's read
     /// index) or serializable (from the member's own, possibly stale, state)
@@ -89,14 +91,24 @@ pub enum NemesisArg {
 
 impl Args {
     fn config(&self, seed: u64) -> anyhow::Result<Config> {
-        if self.nodes == 0 {
-            anyhow::bail!("--nodes 0; expected at least 1");
+        at_least_one("--nodes", self.nodes)?;
+        at_least_one("--keys", self.keys)?;
+        at_least_one("--test-count", self.test_count as usize)?;
+        if let Some(c) = self.concurrency {
+            at_least_one("--concurrency", c)?;
         }
         if self.workload != "register" {
             anyhow::bail!("--workload {:?}; expected register", self.workload);
         }
-        if !(self.time_limit > 0.0 && self.op_timeout > 0.0 && self.nemesis_interval > 0.0) {
-            anyhow::bail!("--time-limit, --op-timeout and --nemesis-interval must be above 0");
+        seconds("--time-limit", self.time_limit)?;
+        seconds("--op-timeout", self.op_timeout)?;
+        seconds("--nemesis-interval", self.nemesis_interval)?;
+        seconds("--check-time-limit", self.check_time_limit)?;
+        if !(self.rate.is_finite() && self.rate > 0.0 && self.rate <= MAX_RATE) {
+            anyhow::bail!(
+                "--rate {}; expected operations per second above 0 and at most {MAX_RATE}",
+                self.rate
+            );
         }
         let mut kinds: Vec<FaultKind> = self
             .nemesis
@@ -116,9 +128,9 @@ impl Args {
             workload: self.workload.clone(),
             nodes: self.nodes,
             time_limit: self.time_limit,
-            concurrency: self.concurrency.unwrap_or(2 * self.nodes).max(1),
+            concurrency: self.concurrency.unwrap_or(2 * self.nodes),
             rate: self.rate,
-            keys: self.keys.max(1),
+            keys: self.keys,
             op_timeout: self.op_timeout,
             nemesis: kinds,
             nemesis_interval: self.nemesis_interval,
@@ -130,6 +142,42 @@ impl Args {
             read_mode: self.read_mode,
         })
     }
+}
+
+/// The longest duration any option takes: a week.
+pub const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
+/// The highest `--rate`.
+const MAX_RATE: f64 = 1e6;
+
+/// A duration option: finite, above 0, at most [`MAX_SECONDS`].
+fn seconds(option: &str, value: f64) -> anyhow::Result<()> {
+    if value.is_finite() && value > 0.0 && value <= MAX_SECONDS {
+        return Ok(());
+    }
+    anyhow::bail!("{option} {value}; expected seconds above 0 and at most {MAX_SECONDS} (a week)")
+}
+
+fn at_least_one(option: &str, value: usize) -> anyhow::Result<()> {
+    if value == 0 {
+        anyhow::bail!("{option} 0; expected at least 1");
+    }
+    Ok(())
+}
+
+/// A warning when the run ends before the nemesis's first step: it waits
+/// one interval, and skips a step that would come within half an interval
+/// of the end.
+fn no_fault_warning(config: &Config) -> Option<String> {
+    if config.nemesis.is_empty() || config.time_limit > 1.5 * config.nemesis_interval {
+        return None;
+    }
+    Some(format!(
+        "warning: --time-limit {} s is too short for --nemesis-interval {} s: no fault \
+         will be injected (the first comes after one interval and needs half an \
+         interval more before the end)",
+        config.time_limit, config.nemesis_interval
+    ))
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
@@ -151,7 +199,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         });
 
         let mut worst = Outcome::Valid;
-        for n in 0..args.test_count.max(1) {
+        let mut runs = 0;
+        for n in 0..args.test_count {
             let config = args.config(first_seed.wrapping_add(u64::from(n)))?;
             println!(
                 "faultline test: {} with {} nodes, seed {}, faults: {}",
@@ -160,6 +209,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 config.seed,
                 kinds_text(&config)
             );
+            if let Some(warning) = no_fault_warning(&config) {
+                eprintln!("{warning}");
+            }
             let summary = runner::run_once(&config, &target, interrupt.clone()).await?;
             print_summary(&config, &summary);
             let Some(results) = &summary.results else {
@@ -169,9 +221,13 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 );
             };
             worst = worst.max(outcome(results.verdict));
+            runs += 1;
             if *interrupt.borrow() {
                 break;
             }
+        }
+        if args.test_count > 1 {
+            println!("\n{runs} runs: worst verdict {}", outcome_name(worst));
         }
         Ok(worst)
     })
@@ -201,6 +257,14 @@ fn kinds_text(config: &Config) -> String {
     names.join(", ")
 }
 
+fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Valid => "VALID",
+        Outcome::Invalid => "INVALID",
+        Outcome::Unknown => "UNKNOWN",
+    }
+}
+
 fn outcome(verdict: Verdict) -> Outcome {
     match verdict {
         Verdict::Valid => Outcome::Valid,
@@ -224,7 +288,7 @@ fn print_summary(config: &Config, summary: &RunSummary) {
     if let Some(report) = &summary.report {
         println!("report: {}", report.display());
     }
-    println!("repeat with: {}", config.command());
+    println!("repeat with: {}", summary.command);
     println!("verdict: {}", results.verdict.to_string().to_uppercase());
 }
 
@@ -324,6 +388,58 @@ mod tests {
         assert_eq!((config.nodes, config.concurrency), (5, 10));
         assert_eq!(config.time_limit, 30.0);
         assert_eq!(config.nemesis.len(), 4);
+    }
+
+    fn error_of(line: &str) -> String {
+        let words = std::iter::once("faultline-test").chain(line.split_whitespace());
+        match Wrap::try_parse_from(words) {
+            Ok(wrap) => format!("{:#}", wrap.args.config(1).unwrap_err()),
+            Err(e) => panic!("{line}: clap refused it: {e}"),
+        }
+    }
+
+    #[test]
+    fn non_finite_huge_or_negative_durations_are_refused() {
+        for option in [
+            "--time-limit",
+            "--op-timeout",
+            "--nemesis-interval",
+            "--check-time-limit",
+        ] {
+            for bad in ["inf", "1e30", "-1", "0", "NaN"] {
+                let err = error_of(&format!("{option} {bad}"));
+                assert!(err.starts_with(option), "{option} {bad}: {err}");
+                assert!(err.contains("expected seconds above 0"), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn zero_negative_or_nan_rate_is_refused() {
+        for bad in ["0", "-5", "NaN", "inf"] {
+            let err = error_of(&format!("--rate {bad}"));
+            assert!(err.starts_with("--rate"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn zero_keys_concurrency_or_test_count_is_refused() {
+        for option in ["--keys", "--concurrency", "--test-count", "--nodes"] {
+            let err = error_of(&format!("{option} 0"));
+            assert_eq!(err, format!("{option} 0; expected at least 1"));
+        }
+    }
+
+    #[test]
+    fn short_run_warns_that_no_fault_will_be_injected() {
+        let config = parse("--time-limit 4").config(1).unwrap();
+        let warning = no_fault_warning(&config).unwrap();
+        assert!(warning.contains("--time-limit 4 s"), "{warning}");
+        assert!(warning.contains("no fault"), "{warning}");
+        let long = parse("--time-limit 8").config(1).unwrap();
+        assert_eq!(no_fault_warning(&long), None);
+        let calm = parse("--time-limit 4 --nemesis none").config(1).unwrap();
+        assert_eq!(no_fault_warning(&calm), None);
     }
 
     #[test]

@@ -106,3 +106,80 @@ fn shipped_target_file_runs_like_the_built_in_target() {
     assert!(run.dir.join("nodes/n1/stderr.log").exists());
     assert!(run.dir.join("observations.jsonl").exists());
 }
+
+/// Files under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn bad_durations_exit_2_naming_the_option_and_leave_no_state() {
+    for (option, value) in [
+        ("--time-limit", "-1"),
+        ("--time-limit", "inf"),
+        ("--op-timeout", "1e30"),
+        ("--check-time-limit", "NaN"),
+        ("--rate", "-5"),
+    ] {
+        let run = run_test(&[option, value], Duration::from_secs(30));
+        assert_eq!(run.code, 2, "{option} {value}: {}", run.output);
+        assert!(
+            run.output.contains(&format!("{option} ")) && run.output.contains("expected"),
+            "{option} {value}: {}",
+            run.output
+        );
+        assert!(!run.output.contains("panicked"), "{}", run.output);
+        let left = files_under(run.store.path());
+        assert!(left.is_empty(), "{option} {value} left {left:?}");
+    }
+}
+
+#[test]
+fn setup_failure_creates_no_run_dir_and_leaves_latest_alone() {
+    let run = run_test(
+        &["--target", "etcd", "--net", "proxy", "--nemesis", "none"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.code, 2, "{}", run.output);
+    assert!(run.output.contains("netns"), "{}", run.output);
+    let left = files_under(run.store.path());
+    assert!(left.is_empty(), "left {left:?}");
+    assert!(!run.dir.exists(), "store/latest was made");
+}
+
+#[test]
+fn node_that_exits_at_once_is_reported_with_its_status_and_the_net_it_used() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        "name = \"false\"\nprotocol = \"raft-kv\"\nbinary = \"/bin/false\"\nargs = []"
+    )
+    .unwrap();
+    let path = file.path().display().to_string();
+    let run = run_test(
+        &["--target", &path, "--nodes", "1", "--nemesis", "none"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code, 2, "{}", run.output);
+    assert!(run.output.contains("exit status: 1"), "{}", run.output);
+    assert!(run.output.contains("stderr was empty"), "{}", run.output);
+    let test: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.dir.join("test.json")).unwrap()).unwrap();
+    let command = test["command"].as_str().unwrap();
+    assert!(
+        command.contains("--net proxy") || command.contains("--net netns"),
+        "{command}"
+    );
+}

@@ -9,16 +9,18 @@
 //! handle drops (`kill_on_drop`), when [`Cluster`] drops, on
 //! [`Cluster::shutdown`], and by the kernel when the harness dies
 //! (`PR_SET_PDEATHSIG`).
+//! Signals reach a node only through its [`Running`] handle, which refuses
+//! them once the node was reaped.
 
 use super::observe::Observer;
 use super::observe_log::{LineParser, LogSource};
+use super::process::Running;
 use crate::target::{expand, Layout, NodeCommand, Observations, Target};
 use anyhow::{bail, Context};
 use nemesis::clock::FakeClock;
 use nemesis::registry::Registry;
 use nemesis::Network;
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,7 +28,6 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::sync::watch;
 
 /// How long a killed node may take to be reaped.
 const REAP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -50,11 +51,6 @@ pub struct Cluster {
 struct Node {
     command: NodeCommand,
     running: Option<Running>,
-}
-
-struct Running {
-    pid: u32,
-    exited: watch::Receiver<bool>,
 }
 
 impl Cluster {
@@ -193,50 +189,50 @@ impl Cluster {
             let roles = parser.map(|p| (self.observer.clone(), p));
             tokio::spawn(copy_lines(err, dir.join("stderr.log"), roles));
         }
-        let (done, exited) = watch::channel(false);
-        let node_id = id.clone();
-        tokio::spawn(async move {
-            let status = child.wait().await;
-            tracing::info!(node = %node_id, pid, ?status, "node exited");
-            let _ = done.send(true);
-        });
         tracing::info!(node = %id, pid, "node started");
-        self.nodes[i].running = Some(Running { pid, exited });
+        self.nodes[i].running = Some(Running::watch(child, pid, id.clone()));
         Ok(())
     }
 
-    /// SIGKILLs a node's process group and waits for it to be reaped.
-    pub async fn kill(&mut self, i: usize) {
-        self.stop(i, "killed").await;
+    /// SIGKILLs a node's process group and waits for it to be reaped; an
+    /// error when the node was not running any more.
+    pub async fn kill(&mut self, i: usize) -> anyhow::Result<()> {
+        if self.stop(i, "killed").await {
+            Ok(())
+        } else {
+            bail!("node {} was not running", self.layout.ids[i])
+        }
     }
 
-    /// Kills a node; `event` says why in the observation log.
-    async fn stop(&mut self, i: usize, event: &str) {
+    /// Kills a node; `event` says why in the observation log. Returns
+    /// whether the node was still running to be killed.
+    async fn stop(&mut self, i: usize, event: &str) -> bool {
         let Some(mut running) = self.nodes[i].running.take() else {
-            return;
+            return false;
         };
-        signal_group(running.pid, Signal::SIGKILL);
-        let reaped = tokio::time::timeout(REAP_TIMEOUT, running.exited.wait_for(|e| *e)).await;
-        if reaped.is_err() {
+        let signalled = running.signal(Signal::SIGKILL).await;
+        if !running.reaped(REAP_TIMEOUT).await {
             tracing::warn!(node = %self.layout.ids[i], pid = running.pid, "node not reaped");
         }
         let _ = self.registry.remove_process(running.pid);
         self.observer.node_down(i, event);
+        signalled
     }
 
-    /// SIGSTOPs a node.
-    pub fn pause(&self, i: usize) -> nemesis::Result<()> {
-        match &self.nodes[i].running {
-            Some(running) => nemesis::signal::pause(running.pid),
-            None => Ok(()),
-        }
+    /// SIGSTOPs a node; an error when it is not running.
+    pub async fn pause(&self, i: usize) -> anyhow::Result<()> {
+        self.signal_node(i, Signal::SIGSTOP).await
     }
 
-    /// SIGCONTs a node.
-    pub fn resume(&self, i: usize) -> nemesis::Result<()> {
+    /// SIGCONTs a node; an error when it is not running.
+    pub async fn resume(&self, i: usize) -> anyhow::Result<()> {
+        self.signal_node(i, Signal::SIGCONT).await
+    }
+
+    async fn signal_node(&self, i: usize, sig: Signal) -> anyhow::Result<()> {
         match &self.nodes[i].running {
-            Some(running) => nemesis::signal::resume(running.pid),
-            None => Ok(()),
+            Some(running) if running.signal(sig).await => Ok(()),
+            _ => bail!("node {} is not running", self.layout.ids[i]),
         }
     }
 
@@ -245,13 +241,19 @@ impl Cluster {
         self.nodes[i]
             .running
             .as_ref()
-            .is_some_and(|r| !*r.exited.borrow())
+            .is_some_and(|r| !r.has_exited())
     }
 
     /// Nodes that exited without being killed by the harness.
     pub fn crashed(&self) -> Vec<usize> {
-        let gone = |n: &Node| n.running.as_ref().is_some_and(|r| *r.exited.borrow());
+        let gone = |n: &Node| n.running.as_ref().is_some_and(Running::has_exited);
         (0..self.len()).filter(|&i| gone(&self.nodes[i])).collect()
+    }
+
+    /// How a node that exited ended, e.g. `exit status: 1`.
+    fn exit_status(&self, i: usize) -> String {
+        let status = self.nodes[i].running.as_ref().and_then(Running::status);
+        status.unwrap_or_else(|| "status unknown".into())
     }
 
     /// Waits until every running node accepts client connections and, when
@@ -261,11 +263,12 @@ impl Cluster {
         let want_leader = self.target.ready.leader && self.target.observes_roles();
         loop {
             if let Some(&i) = self.crashed().first() {
-                bail!(
-                    "node {} exited while starting; the end of its stderr:\n{}",
-                    self.layout.ids[i],
-                    self.stderr_tail(i, 15)
-                );
+                let (id, status) = (&self.layout.ids[i], self.exit_status(i));
+                let tail = self.stderr_tail(i, 15);
+                if tail.trim().is_empty() {
+                    bail!("node {id} exited while starting ({status}, stderr was empty)");
+                }
+                bail!("node {id} exited while starting ({status}); the end of its stderr:\n{tail}");
             }
             let mut accepting = true;
             for i in (0..self.len()).filter(|&i| self.is_up(i)) {
@@ -323,18 +326,11 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         for node in &self.nodes {
             if let Some(running) = &node.running {
-                signal_group(running.pid, Signal::SIGKILL);
+                running.signal_soon(Signal::SIGKILL);
                 let _ = self.registry.remove_process(running.pid);
             }
         }
         let _ = self.net.teardown();
-    }
-}
-
-/// Signals a node's process group (its pid leads the group).
-fn signal_group(pid: u32, signal: Signal) {
-    if let Ok(raw) = i32::try_from(pid) {
-        let _ = killpg(Pid::from_raw(raw), signal);
     }
 }
 

@@ -22,6 +22,7 @@ pub mod observe;
 pub mod observe_log;
 pub mod observe_status;
 mod phases;
+pub mod process;
 pub mod progress;
 pub mod recorder;
 mod setup;
@@ -126,6 +127,8 @@ pub fn value_name<T: ValueEnum>(value: T) -> String {
 /// How a run ended.
 pub struct RunSummary {
     pub dir: PathBuf,
+    /// The command line that repeats the run, with the network it used.
+    pub command: String,
     /// `None` when interrupted before checking.
     pub results: Option<check::Results>,
     pub net: String,
@@ -134,19 +137,35 @@ pub struct RunSummary {
 }
 
 /// Runs one test; `interrupt` turns true on Ctrl-C.
+///
+/// The network is chosen and checked against the target before anything is
+/// created; the run directory becomes `store/latest` once the run is
+/// recorded in `test.json`, and is removed when setup fails before that.
 pub async fn run_once(
     config: &Config,
     target: &Target,
     interrupt: watch::Receiver<bool>,
 ) -> anyhow::Result<RunSummary> {
+    let (net, why) = choose_network(config.net, target)?;
+    let config = &Config {
+        net,
+        ..config.clone()
+    };
     let dir = store::create_run_dir(&config.store, &config.test_name(target))?;
     store::log_to(&dir.join("faultline.log"))?;
     tracing::info!(seed = config.seed, dir = %dir.display(), "run starting");
-    let result = run_in(config, target, &dir, interrupt).await;
+    let result = run_in(config, target, &dir, &why, interrupt).await;
     if let Err(e) = &result {
         tracing::error!(error = %format!("{e:#}"), "run failed");
     }
     store::close_log();
+    if result.is_err() && !dir.join("test.json").exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+        // The test's folder too, when this was its only run.
+        if let Some(parent) = dir.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
     result
 }
 
@@ -154,6 +173,7 @@ async fn run_in(
     config: &Config,
     target: &Target,
     dir: &std::path::Path,
+    why: &str,
     interrupt: watch::Receiver<bool>,
 ) -> anyhow::Result<RunSummary> {
     let run_id = dir.display().to_string();
@@ -165,12 +185,22 @@ async fn run_in(
             ::nemesis::registry::Registry::create_in(&dir.join("state"), &run_id)
         })
         .context("cannot create the run's state file")?;
-    let result = run_registered(config, target, dir, &registry, interrupt).await;
-    // Everything recorded was undone by now, on success and on error.
-    if let Err(e) = registry.finish() {
-        tracing::warn!(error = %e, "run state not cleared");
+    // Everything recorded is undone by the time the guard drops, on success,
+    // on error and on a panic: the state file goes then.
+    let _finish = FinishOnDrop(&registry);
+    run_registered(config, target, dir, why, &registry, interrupt).await
+}
+
+/// Clears the run's state file when dropped, unless something recorded in
+/// it is still there to be cleaned by `faultline clean`.
+struct FinishOnDrop<'a>(&'a ::nemesis::registry::Registry);
+
+impl Drop for FinishOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.finish() {
+            tracing::warn!(error = %e, "run state not cleared");
+        }
     }
-    result
 }
 
 /// The run, once its resources are recorded in `registry`.
@@ -178,6 +208,7 @@ async fn run_registered(
     config: &Config,
     target: &Target,
     dir: &std::path::Path,
+    why: &str,
     registry: &::nemesis::registry::Registry,
     mut interrupt: watch::Receiver<bool>,
 ) -> anyhow::Result<RunSummary> {
@@ -190,13 +221,19 @@ async fn run_registered(
     let peer_ports = (0..n)
         .map(|_| ::nemesis::net::free_port())
         .collect::<Result<Vec<_>, _>>()?;
-    check_network(config.net, target)?;
-    let (net, why) = make_net(config.net, registry, n, &peer_ports)?;
+    let net = make_net(config.net, registry, n, &peer_ports)?;
     println!("network: {} ({why})", net.kind());
 
-    // Clock faults need libfaketime and a program it can wrap.
     let mut kinds = config.nemesis.clone();
     let mut left_out = Vec::new();
+    if n < 2 && kinds.contains(&FaultKind::Partition) {
+        let why = "partitions need at least 2 nodes";
+        println!("partition faults left out: {why}");
+        left_out.push(format!("partition: {why}"));
+        kinds.retain(|k| *k != FaultKind::Partition);
+    }
+
+    // Clock faults need libfaketime and a program it can wrap.
     let mut clocks = Vec::new();
     if kinds.contains(&FaultKind::Clock) {
         match setup::clock_support(target, registry, n) {
@@ -247,6 +284,7 @@ async fn run_registered(
     cluster.set_clocks(clocks);
 
     setup::write_test_json(dir, config, target, &cluster, net.kind(), &kinds, &left_out)?;
+    store::point_latest_at(&config.store, dir);
 
     cluster.start_all().await?;
     let (status_stop, polled) = watch::channel(false);
@@ -293,6 +331,7 @@ async fn run_registered(
     let interrupted = *interrupt.borrow();
     let mut summary = RunSummary {
         dir: dir.to_path_buf(),
+        command: config.command(),
         results: None,
         net: net.kind().to_string(),
         left_out,
@@ -314,44 +353,49 @@ async fn run_registered(
     Ok(summary)
 }
 
-/// Refuses a network the target cannot run on, before creating it.
-fn check_network(choice: NetChoice, target: &Target) -> anyhow::Result<()> {
-    let (kind, why) = match choice {
-        NetChoice::Auto => ::nemesis::net::auto_select(),
-        NetChoice::Proxy => ("proxy", "asked for with --net proxy".to_string()),
-        NetChoice::Netns => ("netns", "asked for with --net netns".to_string()),
+/// The network a run uses (never `auto`) and why, refusing one that cannot
+/// be made here or that the target cannot run on.
+fn choose_network(choice: NetChoice, target: &Target) -> anyhow::Result<(NetChoice, String)> {
+    let (net, why) = match choice {
+        NetChoice::Auto => match ::nemesis::net::auto_select() {
+            ("netns", why) => (NetChoice::Netns, why),
+            (_, why) => (NetChoice::Proxy, why),
+        },
+        NetChoice::Proxy => (NetChoice::Proxy, "asked for with --net proxy".to_string()),
+        NetChoice::Netns => {
+            ::nemesis::netns::check_support()
+                .map_err(|e| anyhow::anyhow!("--net netns cannot run here: {e}"))?;
+            (NetChoice::Netns, "asked for with --net netns".to_string())
+        }
     };
-    if target.networks.is_empty() || target.networks.iter().any(|k| k == kind) {
-        return Ok(());
+    let kind = value_name(net);
+    if target.networks.is_empty() || target.networks.contains(&kind) {
+        return Ok((net, why));
     }
+    let hint = if target.networks.iter().any(|k| k == "netns") {
+        "; the netns network needs root with `ip` and `nft` installed (run as root, \
+         where --net auto picks it)"
+    } else {
+        ""
+    };
     anyhow::bail!(
-        "target {} runs only on the {} network, but this run would use {kind} ({why}); \
-         run as root with `ip` and `nft` installed, or pass --net netns",
+        "target {} runs only on the {} network, but this run would use {kind} ({why}){hint}",
         target.name,
         target.networks.join(" or ")
     )
 }
 
 fn make_net(
-    choice: NetChoice,
+    net: NetChoice,
     registry: &::nemesis::registry::Registry,
     n: usize,
     peer_ports: &[u16],
-) -> anyhow::Result<(Arc<dyn ::nemesis::Network>, String)> {
-    let (kind, why) = match choice {
-        NetChoice::Auto => {
-            let (kind, why) = ::nemesis::net::auto_select();
-            (kind, why)
-        }
-        NetChoice::Proxy => ("proxy", "asked for with --net proxy".to_string()),
-        NetChoice::Netns => ("netns", "asked for with --net netns".to_string()),
-    };
-    let net: Arc<dyn ::nemesis::Network> = if kind == "netns" {
+) -> anyhow::Result<Arc<dyn ::nemesis::Network>> {
+    Ok(if net == NetChoice::Netns {
         Arc::new(::nemesis::netns::NetnsNet::create(registry, n)?)
     } else {
         Arc::new(::nemesis::proxy::ProxyNet::start(n, peer_ports)?)
-    };
-    Ok((net, why))
+    })
 }
 
 /// Writes report.html; a report that cannot be drawn does not change the

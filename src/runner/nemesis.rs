@@ -10,6 +10,18 @@
 //! their variants come from the seed; which node is the leader at the time
 //! comes from observations, so the exact targets can differ between two
 //! runs of one seed.
+//!
+//! # Limits
+//!
+//! When no leader is known, a leader-aimed partition or clock fault draws a
+//! node at random instead, which takes one more number from the seed's
+//! stream: from there on, two runs of one seed can draw different faults.
+//! Drawing that number always would fix it, but changes every seed's
+//! schedule, and the seeds the safety tests rely on with it.
+//!
+//! Kills and pauses aim only at nodes that are running: a node that died
+//! on its own is neither paused nor killed again. A step with no running
+//! node to aim at injects nothing.
 
 use super::cluster::Cluster;
 use super::observe::Observer;
@@ -104,7 +116,10 @@ impl Nemesis {
             let pick = self.rng.gen_range(0..starts + self.active.len());
             if pick < starts {
                 let kind = idle[pick];
-                let fault = self.draw(kind).await;
+                let Some(fault) = self.draw(kind).await else {
+                    tracing::info!(?kind, "nemesis: no running node to aim at");
+                    continue;
+                };
                 self.apply(&fault).await;
                 if let Some(undo) = fault.undo() {
                     self.active.push((kind, fault.describe(), undo));
@@ -133,76 +148,15 @@ impl Nemesis {
         self.show();
     }
 
-    /// A concrete fault of a kind, aimed from the current view of the cluster.
-    async fn draw(&mut self, kind: FaultKind) -> Fault {
-        let n = self.cluster.lock().await.len();
-        let leader = self.observer.leader();
-        let rng = &mut self.rng;
-        let some_node = |rng: &mut StdRng| rng.gen_range(0..n);
-        // `count` nodes, the leader (when known) first among them.
-        let with_leader = |rng: &mut StdRng, count: usize| {
-            let mut nodes: Vec<usize> = (0..n).collect();
-            nodes.shuffle(rng);
-            if let Some(l) = leader {
-                nodes.retain(|&x| x != l);
-                nodes.insert(0, l);
-            }
-            nodes.truncate(count.clamp(1, n));
-            nodes.sort_unstable();
-            nodes
+    /// A concrete fault of a kind, aimed from the current view of the
+    /// cluster; `None` for a kill or pause when no node is running.
+    async fn draw(&mut self, kind: FaultKind) -> Option<Fault> {
+        let (n, running) = {
+            let cluster = self.cluster.lock().await;
+            let running: Vec<usize> = (0..cluster.len()).filter(|&i| cluster.is_up(i)).collect();
+            (cluster.len(), running)
         };
-        match kind {
-            FaultKind::Partition => {
-                // Cutting off the leader is the partition that tests most.
-                let grudge = match rng.gen_range(0..6) {
-                    0 | 1 => Grudge::isolate(n, leader.unwrap_or_else(|| some_node(rng))),
-                    2 => Grudge::isolate(n, some_node(rng)),
-                    3 => Grudge::halves(n, rng),
-                    4 if n >= 4 => Grudge::majorities_ring(n),
-                    5 if n >= 3 => Grudge::bridge(n, rng),
-                    _ => Grudge::halves(n, rng),
-                };
-                Fault::Partition { grudge }
-            }
-            FaultKind::Kill => {
-                let count = match rng.gen_range(0..4) {
-                    0 => 1,
-                    1 => (n - 1) / 2,
-                    2 => n / 2 + 1,
-                    _ => n,
-                };
-                Fault::Kill {
-                    nodes: with_leader(rng, count),
-                }
-            }
-            FaultKind::Pause => {
-                let count = if rng.gen_bool(0.5) { 1 } else { (n - 1) / 2 };
-                Fault::Pause {
-                    nodes: with_leader(rng, count),
-                }
-            }
-            FaultKind::Clock => {
-                // The leader's clock matters most: its timers and leases.
-                let node = if rng.gen_bool(0.75) {
-                    leader.unwrap_or_else(|| some_node(rng))
-                } else {
-                    some_node(rng)
-                };
-                let (offset_ms, rate) = match rng.gen_range(0..4) {
-                    // A jump, keeping real rate.
-                    0 => (rng.gen_range(-3000..=3000), 1.0),
-                    // A fast clock.
-                    1 => (0, rng.gen_range(1.5..4.0)),
-                    // A slow clock: timers and leases last longer.
-                    _ => (0, rng.gen_range(0.05..0.5)),
-                };
-                Fault::SkewClock {
-                    node,
-                    offset_ms,
-                    rate,
-                }
-            }
-        }
+        draw(&mut self.rng, kind, n, &running, self.observer.leader())
     }
 
     /// Carries out a fault, recording its invocation and completion.
@@ -228,9 +182,11 @@ impl Nemesis {
             Fault::Partition { grudge } => self.net.partition(grudge)?,
             Fault::Heal => self.net.heal()?,
             Fault::Kill { nodes } => {
+                let mut errors = Vec::new();
                 for &i in nodes {
-                    cluster.kill(i).await;
+                    errors.extend(cluster.kill(i).await.err());
                 }
+                return all_done(errors);
             }
             Fault::Restart { nodes } => {
                 for &i in nodes {
@@ -238,14 +194,18 @@ impl Nemesis {
                 }
             }
             Fault::Pause { nodes } => {
+                let mut errors = Vec::new();
                 for &i in nodes {
-                    cluster.pause(i)?;
+                    errors.extend(cluster.pause(i).await.err());
                 }
+                return all_done(errors);
             }
             Fault::Resume { nodes } => {
+                let mut errors = Vec::new();
                 for &i in nodes {
-                    cluster.resume(i)?;
+                    errors.extend(cluster.resume(i).await.err());
                 }
+                return all_done(errors);
             }
             Fault::SkewClock {
                 node,
@@ -275,5 +235,171 @@ impl Nemesis {
             .iter()
             .map(|(_, what, _)| what.clone())
             .collect();
+    }
+}
+
+/// Ok when every node took the fault, else the errors of those that did not.
+fn all_done(errors: Vec<anyhow::Error>) -> anyhow::Result<()> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let texts: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    anyhow::bail!("{}", texts.join("; "))
+}
+
+/// A concrete fault of a kind among `n` nodes: kills and pauses aim only
+/// at `running` nodes (`None` when there is none), the leader (when known
+/// and running) first among them.
+fn draw(
+    rng: &mut StdRng,
+    kind: FaultKind,
+    n: usize,
+    running: &[usize],
+    leader: Option<usize>,
+) -> Option<Fault> {
+    let some_node = |rng: &mut StdRng| rng.gen_range(0..n);
+    // `count` running nodes, the leader first among them when it runs.
+    let with_leader = |rng: &mut StdRng, count: usize| {
+        // Shuffling all n keeps the draws that follow independent of which
+        // nodes run and who leads.
+        let mut nodes: Vec<usize> = (0..n).collect();
+        nodes.shuffle(rng);
+        nodes.retain(|i| running.contains(i));
+        if let Some(l) = leader.filter(|l| running.contains(l)) {
+            nodes.retain(|&x| x != l);
+            nodes.insert(0, l);
+        }
+        nodes.truncate(count.clamp(1, n));
+        nodes.sort_unstable();
+        Some(nodes).filter(|nodes| !nodes.is_empty())
+    };
+    let fault = match kind {
+        FaultKind::Partition => {
+            // Cutting off the leader is the partition that tests most.
+            let grudge = match rng.gen_range(0..6) {
+                0 | 1 => Grudge::isolate(n, leader.unwrap_or_else(|| some_node(rng))),
+                2 => Grudge::isolate(n, some_node(rng)),
+                3 => Grudge::halves(n, rng),
+                4 if n >= 4 => Grudge::majorities_ring(n),
+                5 if n >= 3 => Grudge::bridge(n, rng),
+                _ => Grudge::halves(n, rng),
+            };
+            Fault::Partition { grudge }
+        }
+        FaultKind::Kill => {
+            let count = match rng.gen_range(0..4) {
+                0 => 1,
+                1 => (n - 1) / 2,
+                2 => n / 2 + 1,
+                _ => n,
+            };
+            Fault::Kill {
+                nodes: with_leader(rng, count)?,
+            }
+        }
+        FaultKind::Pause => {
+            let count = if rng.gen_bool(0.5) { 1 } else { (n - 1) / 2 };
+            Fault::Pause {
+                nodes: with_leader(rng, count)?,
+            }
+        }
+        FaultKind::Clock => {
+            // The leader's clock matters most: its timers and leases.
+            let node = if rng.gen_bool(0.75) {
+                leader.unwrap_or_else(|| some_node(rng))
+            } else {
+                some_node(rng)
+            };
+            let (offset_ms, rate) = match rng.gen_range(0..4) {
+                // A jump, keeping real rate.
+                0 => (rng.gen_range(-3000..=3000), 1.0),
+                // A fast clock.
+                1 => (0, rng.gen_range(1.5..4.0)),
+                // A slow clock: timers and leases last longer.
+                _ => (0, rng.gen_range(0.05..0.5)),
+            };
+            // Two decimals are plenty, and read well in the history.
+            let rate = (rate * 100.0_f64).round() / 100.0;
+            Fault::SkewClock {
+                node,
+                offset_ms,
+                rate,
+            }
+        }
+    };
+    Some(fault)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn targets(fault: &Fault) -> Vec<usize> {
+        match fault {
+            Fault::Kill { nodes } | Fault::Pause { nodes } => nodes.clone(),
+            other => panic!("expected a kill or a pause, got {}", other.describe()),
+        }
+    }
+
+    #[test]
+    fn kills_and_pauses_aim_only_at_running_nodes() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let running = [0, 2, 3];
+        // The last known leader, n1, has died since.
+        for _ in 0..200 {
+            for kind in [FaultKind::Kill, FaultKind::Pause] {
+                let fault = draw(&mut rng, kind, 5, &running, Some(1)).unwrap();
+                let nodes = targets(&fault);
+                assert!(!nodes.is_empty());
+                assert!(nodes.iter().all(|i| running.contains(i)), "{nodes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn kill_and_pause_draws_do_not_depend_on_which_nodes_run() {
+        let schedule = |running: &[usize]| {
+            let mut rng = StdRng::seed_from_u64(5);
+            for i in 0..50 {
+                let kind = [FaultKind::Kill, FaultKind::Pause][i % 2];
+                draw(&mut rng, kind, 5, running, Some(1)).unwrap();
+            }
+            rng.gen::<u64>()
+        };
+        assert_eq!(schedule(&[0, 1, 2, 3, 4]), schedule(&[3]));
+    }
+
+    #[test]
+    fn no_kill_or_pause_when_no_node_runs() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for kind in [FaultKind::Kill, FaultKind::Pause] {
+            assert!(draw(&mut rng, kind, 3, &[], Some(0)).is_none());
+        }
+    }
+
+    #[test]
+    fn kill_sometimes_takes_a_majority_and_sometimes_every_node() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let running: Vec<usize> = (0..5).collect();
+        let sizes: Vec<usize> = (0..100)
+            .map(|_| targets(&draw(&mut rng, FaultKind::Kill, 5, &running, None).unwrap()).len())
+            .collect();
+        assert!(sizes.contains(&3), "no majority killed: {sizes:?}");
+        assert!(sizes.contains(&5), "never the whole cluster: {sizes:?}");
+    }
+
+    #[test]
+    fn clock_rates_have_two_decimals() {
+        let mut rng = StdRng::seed_from_u64(11);
+        for _ in 0..100 {
+            let Some(Fault::SkewClock { rate, .. }) =
+                draw(&mut rng, FaultKind::Clock, 3, &[0, 1, 2], None)
+            else {
+                panic!("expected a clock skew");
+            };
+            assert_eq!(rate, (rate * 100.0).round() / 100.0);
+            assert!(!format!("{rate}").contains("000"), "{rate}");
+        }
     }
 }

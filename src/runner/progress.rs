@@ -1,5 +1,6 @@
 //! The progress line while a test runs: elapsed time, client outcomes so
-//! far and the active faults. Hidden when stdout is not a terminal.
+//! far and the active faults. Hidden when stdout is not a terminal; cut at
+//! the terminal's width so that it never wraps.
 
 use super::recorder::Counts;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -27,7 +28,7 @@ impl Progress {
             ProgressDrawTarget::hidden()
         };
         let bar = ProgressBar::with_draw_target(Some(limit.as_millis() as u64), target);
-        let style = ProgressStyle::with_template("{spinner} [{bar:24}] {msg}")
+        let style = ProgressStyle::with_template("{spinner} [{bar:12}] {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);
@@ -45,7 +46,7 @@ impl Progress {
                 };
                 shown.set_position((elapsed.as_millis() as u64).min(limit.as_millis() as u64));
                 shown.set_message(format!(
-                    "{:>5.1}s/{:.0}s  ok {ok}  fail {fail}  info {info}  faults: {active}",
+                    "{:.0}/{:.0}s ok {ok} fail {fail} info {info} | {active}",
                     elapsed.as_secs_f64(),
                     limit.as_secs_f64()
                 ));

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Creates a fresh run directory and points `store/latest` at it.
+/// Creates a fresh run directory; [`point_latest_at`] makes it the latest
+/// once it holds a run.
 pub fn create_run_dir(store: &Path, test_name: &str) -> anyhow::Result<PathBuf> {
     let parent = store.join(test_name);
     std::fs::create_dir_all(&parent)
@@ -29,11 +30,16 @@ pub fn create_run_dir(store: &Path, test_name: &str) -> anyhow::Result<PathBuf> 
         dir = parent.join(format!("{stamp}-{n}"));
     }
     std::fs::create_dir_all(dir.join("nodes"))?;
-    let relative = Path::new(test_name).join(dir.file_name().expect("named above"));
-    if let Err(e) = point_latest(store, &relative) {
+    Ok(dir)
+}
+
+/// Points `store/latest` at `dir`, a run directory made by
+/// [`create_run_dir`]; a failure is only logged.
+pub fn point_latest_at(store: &Path, dir: &Path) {
+    let relative = dir.strip_prefix(store).unwrap_or(dir);
+    if let Err(e) = point_latest(store, relative) {
         tracing::warn!(error = %e, "cannot update store/latest");
     }
-    Ok(dir)
 }
 
 /// Replaces `store/latest` atomically with a link to `relative`.
@@ -136,8 +142,12 @@ mod tests {
     fn latest_points_at_the_newest_run() {
         let store = tempfile::tempdir().unwrap();
         let first = create_run_dir(store.path(), "t").unwrap();
+        point_latest_at(store.path(), &first);
         let second = create_run_dir(store.path(), "t").unwrap();
         assert_ne!(first, second);
+        let latest = std::fs::canonicalize(store.path().join("latest")).unwrap();
+        assert_eq!(latest, std::fs::canonicalize(&first).unwrap());
+        point_latest_at(store.path(), &second);
         let latest = std::fs::canonicalize(store.path().join("latest")).unwrap();
         assert_eq!(latest, std::fs::canonicalize(&second).unwrap());
     }
