@@ -179,13 +179,13 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 fn options(args: &Args) -> anyhow::Result<CheckOptions> {
     let mut opts = CheckOptions::default();
     if let Some(secs) = args.time_limit {
-        opts.time_limit =
-            Some(Duration::try_from_secs_f64(secs).map_err(|_| {
-                anyhow!("expected --time-limit in seconds, at least 0, found {secs}")
-            })?);
+        opts.time_limit = Some(Duration::try_from_secs_f64(secs).map_err(|_| {
+            anyhow!("expected --time-limit in seconds, at least 0, found {secs}")
+        })?);
     }
     if let Some(mb) = args.memory_limit {
-        let too_large = || anyhow!("expected --memory-limit in MiB, found {mb}, too large");
+        let too_large =
+            || anyhow!("expected --memory-limit in MiB, found {mb}, too large");
         opts.memory_limit = mb.checked_mul(1 << 20).ok_or_else(too_large)?;
     }
     // `--initial 3` is the number 3; `--initial abc` is the string "abc".
@@ -208,8 +208,8 @@ fn check_history(
     model: Option<ModelKind>,
     opts: &CheckOptions,
 ) -> anyhow::Result<Checked> {
-    let text =
-        read_input(path).with_context(|| format!("{}: cannot read the history", name(path)))?;
+    let text = read_input(path)
+        .with_context(|| format!("{}: cannot read the history", name(path)))?;
     let origin = name(path);
     let format = match format {
         Format::Auto => Format::detect(&text).unwrap_or(Format::Auto),
@@ -260,10 +260,11 @@ fn infer_model(history: &[Op]) -> ModelKind {
 
 fn check_observations(path: &Path) -> anyhow::Result<Checked> {
     let origin = name(path);
-    let text =
-        read_input(path).with_context(|| format!("{origin}: cannot read the observations"))?;
+    let text = read_input(path)
+        .with_context(|| format!("{origin}: cannot read the observations"))?;
     warn_cut_short(&origin, &text);
-    let (obs, lines) = election::parse_observations(&text).map_err(|e| e.in_file(&origin))?;
+    let (obs, lines) =
+        election::parse_observations(&text).map_err(|e| e.in_file(&origin))?;
     Ok(Checked::Observations {
         path: origin,
         report: election::check_numbered(&obs, &lines),

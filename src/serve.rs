@@ -57,8 +57,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     if !store.is_dir() {
         bail!("store {} is not a directory", store.display());
     }
-    let listener =
-        TcpListener::bind(args.bind).with_context(|| format!("cannot listen on {}", args.bind))?;
+    let listener = TcpListener::bind(args.bind)
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
     println!("serving {} at http://{addr}/", store.display());
     std::io::stdout().flush()?;
@@ -121,7 +121,11 @@ fn handle(stream: TcpStream, store: &Path) -> anyhow::Result<()> {
     write_response(stream, &response, method == "HEAD")
 }
 
-fn write_response(mut stream: TcpStream, response: &Response, head: bool) -> anyhow::Result<()> {
+fn write_response(
+    mut stream: TcpStream,
+    response: &Response,
+    head: bool,
+) -> anyhow::Result<()> {
     let reason = match response.status {
         200 => "OK",
         400 => "Bad Request",
@@ -163,7 +167,10 @@ fn route(target: &str, store: &Path) -> Response {
         if let Some(run_dir) = run_dir.filter(|d| d.starts_with(store)) {
             if run_dir.join("history.jsonl").is_file() {
                 if let Err(err) = report::write_report(&run_dir) {
-                    return Response::error(500, &format!("cannot write the report: {err:#}"));
+                    return Response::error(
+                        500,
+                        &format!("cannot write the report: {err:#}"),
+                    );
                 }
             }
         }

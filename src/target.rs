@@ -173,11 +173,13 @@ impl Target {
             anyhow::anyhow!("{origin}{place}: {}", e.message())
         })?;
         expand::validate(&target).map_err(|e| {
-            let place = template_line(text, &e).map_or(String::new(), |l| format!(":{l}"));
+            let place =
+                template_line(text, &e).map_or(String::new(), |l| format!(":{l}"));
             anyhow::anyhow!("{origin}{place}: {e}")
         })?;
         let timeout = target.ready.timeout_secs;
-        if !(timeout.is_finite() && timeout > 0.0 && timeout <= crate::test::MAX_SECONDS) {
+        if !(timeout.is_finite() && timeout > 0.0 && timeout <= crate::test::MAX_SECONDS)
+        {
             let place = text
                 .find("timeout_secs")
                 .map_or(String::new(), |at| format!(":{}", line_of(text, at)));
@@ -199,7 +201,8 @@ impl Target {
     /// The program to run: faultline itself for `@self`.
     pub fn program(&self) -> anyhow::Result<PathBuf> {
         if self.binary == SELF_BINARY {
-            return std::env::current_exe().context("cannot find faultline's own executable");
+            return std::env::current_exe()
+                .context("cannot find faultline's own executable");
         }
         Ok(PathBuf::from(&self.binary))
     }

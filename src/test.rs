@@ -9,7 +9,9 @@
 
 use crate::exit::Outcome;
 use crate::runner::nemesis::FaultKind;
-use crate::runner::{self, check::Results, store, value_name, Config, NetChoice, RunSummary};
+use crate::runner::{
+    self, check::Results, store, value_name, Config, NetChoice, RunSummary,
+};
 use crate::target::Target;
 use history::Verdict;
 use std::path::PathBuf;
@@ -155,7 +157,9 @@ fn seconds(option: &str, value: f64) -> anyhow::Result<()> {
     if value.is_finite() && value > 0.0 && value <= MAX_SECONDS {
         return Ok(());
     }
-    anyhow::bail!("{option} {value}; expected seconds above 0 and at most {MAX_SECONDS} (a week)")
+    anyhow::bail!(
+        "{option} {value}; expected seconds above 0 and at most {MAX_SECONDS} (a week)"
+    )
 }
 
 fn at_least_one(option: &str, value: usize) -> anyhow::Result<()> {
@@ -369,7 +373,8 @@ mod tests {
 
     #[test]
     fn stored_command_repeats_the_same_options() {
-        let args = parse("--nodes 3 --nemesis kill,clock --bug stale-read --bug lease-read");
+        let args =
+            parse("--nodes 3 --nemesis kill,clock --bug stale-read --bug lease-read");
         let config = args.config(42).unwrap();
         let line = config.command();
         let tail = line.strip_prefix("faultline test ").unwrap();

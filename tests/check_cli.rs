@@ -109,7 +109,8 @@ fn bad_input_exits_2_naming_file_and_line() {
 #[test]
 fn unpaired_edn_history_exits_2_with_the_line() {
     let dir = tempfile::tempdir().unwrap();
-    let text = "[{:process 0, :type :invoke, :f :read}\n {:process 0, :type :invoke, :f :read}]";
+    let text =
+        "[{:process 0, :type :invoke, :f :read}\n {:process 0, :type :invoke, :f :read}]";
     let path = write(dir.path(), "history.edn", text);
     let out = faultline(&[&path]);
     assert_eq!(code(&out), 2);
@@ -205,7 +206,8 @@ fn stored_run_uses_the_model_named_in_test_json() {
 /// A sample of Porcupine's corpus gets the verdicts its manifest expects.
 #[test]
 fn porcupine_files_get_the_manifest_verdicts() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/histories/porcupine");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/histories/porcupine");
     let Ok(manifest) = std::fs::read_to_string(dir.join("MANIFEST.tsv")) else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -308,7 +310,9 @@ fn a_bad_completion_value_names_the_completion_line() {
     assert_eq!(code(&out), 2);
     let err = stderr(&out);
     assert!(
-        err.contains("history.jsonl:2: operation 1: write completed with 2 but was invoked with 1"),
+        err.contains(
+            "history.jsonl:2: operation 1: write completed with 2 but was invoked with 1"
+        ),
         "{err}"
     );
 }

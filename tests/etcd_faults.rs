@@ -53,7 +53,11 @@ fn faultline_test(store: &Path, args: &[&str]) -> (i32, std::path::PathBuf) {
 }
 
 /// [`faultline_test`] of the target `target`.
-fn faultline_test_of(target: &str, store: &Path, args: &[&str]) -> (i32, std::path::PathBuf) {
+fn faultline_test_of(
+    target: &str,
+    store: &Path,
+    args: &[&str],
+) -> (i32, std::path::PathBuf) {
     let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .arg("test")
         .args(["--target", target, "--nodes", "3", "--net", "netns"])
@@ -184,8 +188,12 @@ fn serializable_reads_under_partition_are_stale_on_the_isolated_member() {
     for op in history.iter().filter(|op| op["process"] == "nemesis") {
         let time = op["time"].as_u64().unwrap();
         match (op["f"].as_str(), op["type"].as_str()) {
-            (Some("partition"), Some("invoke")) => open = Some((time, cut_off(&op["value"], 3))),
-            (Some("heal"), Some("info")) => windows.extend(open.take().map(|(s, c)| (s, time, c))),
+            (Some("partition"), Some("invoke")) => {
+                open = Some((time, cut_off(&op["value"], 3)))
+            }
+            (Some("heal"), Some("info")) => {
+                windows.extend(open.take().map(|(s, c)| (s, time, c)))
+            }
             _ => {}
         }
     }

@@ -51,7 +51,9 @@ fn report_of_an_invalid_run_shows_verdicts_charts_and_evidence() {
     }
     assert!(html.contains("class=\"big v-invalid\">invalid<"));
     assert!(html.contains("<pre class=\"cmd\">faultline test --target raft-kv"));
-    assert!(html.contains("<p class=\"name\">election-safety</p><p class=\"verdict c-invalid\">"));
+    assert!(html.contains(
+        "<p class=\"name\">election-safety</p><p class=\"verdict c-invalid\">"
+    ));
     assert!(
         html.contains("<span>longest without leader</span> 900.0 ms"),
         "report facts"
@@ -126,7 +128,8 @@ fn missing_run_dir_exits_2_with_a_message() {
 #[test]
 fn malformed_history_line_is_named_by_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let good = r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"read","value":null}"#;
+    let good =
+        r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"read","value":null}"#;
     std::fs::write(
         dir.path().join("history.jsonl"),
         format!("{good}\n{{oops\n"),

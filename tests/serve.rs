@@ -112,13 +112,15 @@ fn report_is_written_on_demand_and_files_are_served_as_text() {
     let run = layout.store().join("register/20261204T120000Z");
     let server = start(&layout.store());
 
-    let (status, head, body) = get(&server, "/store/register/20261204T120000Z/report.html");
+    let (status, head, body) =
+        get(&server, "/store/register/20261204T120000Z/report.html");
     assert_eq!(status, 200);
     assert!(head.contains("text/html"));
     assert!(body.contains("<section id=\"timeline\""));
     assert!(run.join("report.html").is_file());
 
-    let (status, head, body) = get(&server, "/store/register/20261204T120000Z/history.jsonl");
+    let (status, head, body) =
+        get(&server, "/store/register/20261204T120000Z/history.jsonl");
     assert_eq!(status, 200);
     assert!(head.contains("Content-Type: text/plain"));
     assert_eq!(

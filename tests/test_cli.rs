@@ -45,7 +45,8 @@ fn option_block(help: &str, option: &str) -> String {
     let first = lines
         .next()
         .unwrap_or_else(|| panic!("{option} missing from:\n{help}"));
-    let next_option = |l: &str| l.trim_start().starts_with("--") || l.contains("-h, --help");
+    let next_option =
+        |l: &str| l.trim_start().starts_with("--") || l.contains("-h, --help");
     let rest = lines.take_while(|l| !next_option(l));
     std::iter::once(first)
         .chain(rest)
@@ -99,8 +100,10 @@ fn shipped_target_file_runs_like_the_built_in_target() {
         Duration::from_secs(90),
     );
     assert_eq!(run.code, 0, "{}", run.output);
-    let test: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.dir.join("test.json")).unwrap()).unwrap();
+    let test: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.dir.join("test.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(test["seed"], 5);
     assert!(test["command"].as_str().unwrap().contains("--seed 5"));
     assert!(run.dir.join("nodes/n1/stderr.log").exists());
@@ -175,8 +178,10 @@ fn node_that_exits_at_once_is_reported_with_its_status_and_the_net_it_used() {
     assert_eq!(run.code, 2, "{}", run.output);
     assert!(run.output.contains("exit status: 1"), "{}", run.output);
     assert!(run.output.contains("stderr was empty"), "{}", run.output);
-    let test: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.dir.join("test.json")).unwrap()).unwrap();
+    let test: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.dir.join("test.json")).unwrap(),
+    )
+    .unwrap();
     let command = test["command"].as_str().unwrap();
     assert!(
         command.contains("--net proxy") || command.contains("--net netns"),

@@ -49,7 +49,8 @@ fn interrupt_stops_every_node_and_keeps_a_readable_history() {
 
     let left = processes_mentioning(&store_path.join("store"));
     assert!(left.is_empty(), "processes left behind: {left:?}\n{output}");
-    let history = read_path(&history_path, Format::Jsonl).expect("history.jsonl is readable");
+    let history =
+        read_path(&history_path, Format::Jsonl).expect("history.jsonl is readable");
     assert!(history.len() > 100, "only {} operations", history.len());
     assert!(!store.path().join("store/latest/results.json").exists());
 }

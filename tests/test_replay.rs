@@ -43,9 +43,10 @@ fn same_seed_repeats_the_fault_schedule_and_the_operations() {
     let mut seen = Vec::new();
     for run in &runs {
         assert_eq!(run.code, 0, "{}", run.output);
-        let test: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(run.dir.join("test.json")).unwrap())
-                .unwrap();
+        let test: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(run.dir.join("test.json")).unwrap(),
+        )
+        .unwrap();
         assert_eq!(test["seed"], 11);
         let history = read_path(&run.dir.join("history.jsonl"), Format::Jsonl).unwrap();
         seen.push(schedule_and_ops(&history, 3));

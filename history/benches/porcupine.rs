@@ -64,7 +64,9 @@ fn time(history: &[Op], opts: &CheckOptions, evidence: bool) -> (LinearReport, f
     }
     let mut times = Vec::new();
     let started = Instant::now();
-    while times.len() < 3 || (times.len() < 15 && started.elapsed() < Duration::from_millis(500)) {
+    while times.len() < 3
+        || (times.len() < 15 && started.elapsed() < Duration::from_millis(500))
+    {
         let t = Instant::now();
         run(history, opts, evidence);
         times.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -127,17 +129,26 @@ fn main() -> ExitCode {
     } else {
         table(&corpus().join("MANIFEST.tsv"))
     };
-    let baseline: HashMap<String, HashMap<String, String>> = table(&corpus().join("BASELINE.tsv"))
-        .into_iter()
-        .map(|row| (row["file"].clone(), row))
-        .collect();
+    let baseline: HashMap<String, HashMap<String, String>> =
+        table(&corpus().join("BASELINE.tsv"))
+            .into_iter()
+            .map(|row| (row["file"].clone(), row))
+            .collect();
     let number = |row: &HashMap<String, String>, col: &str| -> f64 {
         row.get(col).and_then(|v| v.parse().ok()).unwrap_or(0.0)
     };
 
     println!(
         "{:<22} {:>5} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8}",
-        "file", "ops", "ours", "expected", "ours_ms", "porc_ms", "evid_ms", "rss_kb", "porc_kb"
+        "file",
+        "ops",
+        "ours",
+        "expected",
+        "ours_ms",
+        "porc_ms",
+        "evid_ms",
+        "rss_kb",
+        "porc_kb"
     );
     let (mut ours_total, mut theirs_total, mut disagree, mut fatter) = (0.0, 0.0, 0, 0);
     let mut evidence_total = 0.0;
@@ -162,7 +173,15 @@ fn main() -> ExitCode {
         theirs_total += theirs;
         println!(
             "{:<22} {:>5} {:>8} {:>8} {:>9.3} {:>9.3} {:>9.3} {:>8} {:>8}",
-            file, row["ops"], report.verdict, expected, ms, theirs, with_evidence, rss, their_rss
+            file,
+            row["ops"],
+            report.verdict,
+            expected,
+            ms,
+            theirs,
+            with_evidence,
+            rss,
+            their_rss
         );
     }
     println!(

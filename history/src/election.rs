@@ -104,7 +104,9 @@ pub fn read_observations_numbered(
 /// cut short by a crash (no newline, JSON ending early) is dropped. A line
 /// whose `"observation"` field is there and is not `"role"` (raft-kv also
 /// reports `"apply"`) is about something else and skipped.
-pub fn parse_observations(text: &str) -> Result<(Vec<Observation>, Vec<usize>), FormatError> {
+pub fn parse_observations(
+    text: &str,
+) -> Result<(Vec<Observation>, Vec<usize>), FormatError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut obs = Vec::new();
     let mut lines = Vec::new();
@@ -153,8 +155,9 @@ fn observation(o: &Map<String, Value>) -> Result<Observation, String> {
     };
     let uint = |name: &str| {
         let v = field(name)?;
-        v.as_u64()
-            .ok_or_else(|| format!("expected \"{name}\" to be a non-negative integer, found {v}"))
+        v.as_u64().ok_or_else(|| {
+            format!("expected \"{name}\" to be a non-negative integer, found {v}")
+        })
     };
     let string = |name: &str, v: &Value| match v {
         Value::String(s) => Ok(s.clone()),
@@ -214,7 +217,8 @@ pub fn check_numbered(obs: &[Observation], lines: &[usize]) -> ElectionReport {
         .iter()
         .filter(|(_, by_node)| by_node.len() > 1)
         .map(|(&term, by_node)| {
-            let mut evidence: Vec<Evidence> = by_node.values().map(|&i| evidence(i)).collect();
+            let mut evidence: Vec<Evidence> =
+                by_node.values().map(|&i| evidence(i)).collect();
             evidence.sort_by_key(|e| (e.observation.time, e.line));
             SplitBrain {
                 term,

@@ -214,7 +214,11 @@ impl States {
             completion: true,
         };
         let writes = matches!(op.f.as_str(), "write" | "cas" | "put" | "append");
-        if writes && op.kind == OpType::Ok && !op.output.is_null() && op.output != op.input {
+        if writes
+            && op.kind == OpType::Ok
+            && !op.output.is_null()
+            && op.output != op.input
+        {
             return Err(about_completion(format!(
                 "{} completed with {} but was invoked with {}; expected the same value",
                 op.f, op.output, op.input
@@ -249,7 +253,8 @@ impl States {
                     Step::Cas(from, self.intern(&pair[1].to_string()))
                 }
                 other => {
-                    let message = format!("cas expects a value [from, to], found {other}");
+                    let message =
+                        format!("cas expects a value [from, to], found {other}");
                     return Err((message, false));
                 }
             },
@@ -257,7 +262,8 @@ impl States {
                 Value::String(s) => Step::Read(self.intern(s)),
                 Value::Null => Step::Read(self.intern("")),
                 other if op.kind == OpType::Ok => {
-                    let message = format!("get expects to return a string, found {other}");
+                    let message =
+                        format!("get expects to return a string, found {other}");
                     return Err((message, true));
                 }
                 _ => Step::Read(0),
@@ -265,7 +271,12 @@ impl States {
             (ModelKind::Kv, "put" | "append") => match &op.input {
                 Value::String(s) if f == "put" => Step::Write(self.intern(s)),
                 Value::String(s) => Step::Append(self.intern(s)),
-                other => return Err((format!("{f} expects a string value, found {other}"), false)),
+                other => {
+                    return Err((
+                        format!("{f} expects a string value, found {other}"),
+                        false,
+                    ))
+                }
             },
             _ => return Err((unknown(), false)),
         };

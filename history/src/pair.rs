@@ -45,7 +45,11 @@ pub enum PairError {
         "operation {index}: `{kind}` for process {process} has no open \
          invocation; expected an `invoke` before it"
     )]
-    Orphan { index: u64, process: u64, kind: OpType },
+    Orphan {
+        index: u64,
+        process: u64,
+        kind: OpType,
+    },
     #[error(
         "operation {index}: process {process} completes `{found}` but invoked \
          `{expected}` at operation {open}"

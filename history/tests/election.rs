@@ -163,23 +163,26 @@ mod properties {
     /// Logs in which each term has at most one leader, terms never go back
     /// per node, and times grow: a node, a term step and a role per entry.
     fn safe_log() -> impl Strategy<Value = Vec<Observation>> {
-        prop::collection::vec((0usize..4, 0u64..2, 0u8..3, 1u64..5), 0..40).prop_map(|steps| {
-            let mut terms = [1u64; 4];
-            let mut leader_of: std::collections::HashMap<u64, usize> = Default::default();
-            let mut time = 0;
-            let mut log = Vec::new();
-            for (node, bump, role, gap) in steps {
-                terms[node] += bump;
-                time += gap;
-                let term = terms[node];
-                let mut role = [Leader, Follower, Candidate][role as usize];
-                if role == Leader && *leader_of.entry(term).or_insert(node) != node {
-                    role = Follower;
+        prop::collection::vec((0usize..4, 0u64..2, 0u8..3, 1u64..5), 0..40).prop_map(
+            |steps| {
+                let mut terms = [1u64; 4];
+                let mut leader_of: std::collections::HashMap<u64, usize> =
+                    Default::default();
+                let mut time = 0;
+                let mut log = Vec::new();
+                for (node, bump, role, gap) in steps {
+                    terms[node] += bump;
+                    time += gap;
+                    let term = terms[node];
+                    let mut role = [Leader, Follower, Candidate][role as usize];
+                    if role == Leader && *leader_of.entry(term).or_insert(node) != node {
+                        role = Follower;
+                    }
+                    log.push(obs(time, &format!("n{node}"), term, role));
                 }
-                log.push(obs(time, &format!("n{node}"), term, role));
-            }
-            log
-        })
+                log
+            },
+        )
     }
 
     proptest! {
@@ -245,7 +248,8 @@ fn observations_skip_lines_about_something_other_than_roles() {
 #[test]
 fn observation_errors_say_what_was_expected_without_serde_positions() {
     let err =
-        parse_observations("{\"time\": 1, \"node\": \"n1\", \"role\": \"leader\"}\n").unwrap_err();
+        parse_observations("{\"time\": 1, \"node\": \"n1\", \"role\": \"leader\"}\n")
+            .unwrap_err();
     assert_eq!(err.line, Some(1));
     assert!(err.message.ends_with("found no \"term\" field"), "{err}");
     let err = parse_observations("{\"time\": -1}\n").unwrap_err();

@@ -194,7 +194,8 @@ fn edn_reads_lists_and_tagged_records() {
 
 #[test]
 fn edn_error_names_the_line_of_the_bad_operation() {
-    let text = "[{:process 0, :type :invoke, :f :read}\n\n {:process 0, :type :done, :f :read}]";
+    let text =
+        "[{:process 0, :type :invoke, :f :read}\n\n {:process 0, :type :done, :f :read}]";
     let err = read_str(text, Format::Edn, "history.edn").unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -273,7 +274,8 @@ fn detects_each_format_from_its_first_characters() {
 /// operation the manifest counts.
 #[test]
 fn porcupine_corpus_reads_with_the_manifest_operation_counts() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/histories/porcupine");
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/histories/porcupine");
     let Ok(manifest) = std::fs::read_to_string(dir.join("MANIFEST.tsv")) else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -286,7 +288,8 @@ fn porcupine_corpus_reads_with_the_manifest_operation_counts() {
         let cols: Vec<&str> = row.split('\t').collect();
         let ops: usize = cols[3].parse().unwrap();
         let path = dir.join(cols[0]);
-        let h = history::formats::read_path(&path, Format::Auto).unwrap_or_else(|e| panic!("{e}"));
+        let h = history::formats::read_path(&path, Format::Auto)
+            .unwrap_or_else(|e| panic!("{e}"));
         let invocations = h.iter().filter(|op| op.kind == OpType::Invoke).count();
         assert_eq!(invocations, ops, "{}", cols[0]);
     }
@@ -347,7 +350,8 @@ fn paired_history() -> impl Strategy<Value = Vec<Op>> {
         "[a-z:/ -]{1,6}",
         "\\PC{1,4}",
     ];
-    let completion = prop_oneof![Just(OpType::Ok), Just(OpType::Fail), Just(OpType::Info)];
+    let completion =
+        prop_oneof![Just(OpType::Ok), Just(OpType::Fail), Just(OpType::Info)];
     let step = (
         prop::option::of(0u64..4),
         f,
@@ -451,7 +455,8 @@ fn jsonl_missing_field_message_uses_the_right_article() {
 
 #[test]
 fn a_byte_order_mark_is_skipped_in_every_format() {
-    let text = "\u{feff}{\"index\": 0, \"process\": 0, \"type\": \"invoke\", \"f\": \"read\"}\n";
+    let text =
+        "\u{feff}{\"index\": 0, \"process\": 0, \"type\": \"invoke\", \"f\": \"read\"}\n";
     assert_eq!(Format::detect(text), Some(Format::Jsonl));
     assert_eq!(read(text, Format::Auto).unwrap().len(), 1);
     assert_eq!(read(text, Format::Jsonl).unwrap().len(), 1);
@@ -471,7 +476,8 @@ fn the_line_of_a_cut_short_last_line_is_known() {
 
 #[test]
 fn a_huge_process_number_is_shown_as_written() {
-    let text = "{\"index\": 0, \"process\": 100000000000000000000000, \"type\": \"invoke\", \
+    let text =
+        "{\"index\": 0, \"process\": 100000000000000000000000, \"type\": \"invoke\", \
                 \"f\": \"read\"}\n";
     let err = read(text, Format::Jsonl).unwrap_err();
     assert!(

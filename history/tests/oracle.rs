@@ -33,7 +33,9 @@ fn invent(model: ModelKind, c: &mut Choices) -> (String, Value, Option<String>) 
         (ModelKind::Kv, 1) => ("put".into(), json!(["x", "y"][c.pick(2)]), key),
         (ModelKind::Kv, _) => ("append".into(), json!(["x", "y"][c.pick(2)]), key),
         (_, 0) => ("read".into(), Value::Null, None),
-        (ModelKind::CasRegister, 1) => ("cas".into(), json!([c.pick(3), c.pick(3)]), None),
+        (ModelKind::CasRegister, 1) => {
+            ("cas".into(), json!([c.pick(3), c.pick(3)]), None)
+        }
         _ => ("write".into(), v, None),
     }
 }
@@ -80,19 +82,20 @@ fn simulate(model: ModelKind, bytes: &[u8]) -> Vec<Op> {
     let mut open: Vec<Option<Running>> = vec![None; 4];
     let mut process = [0u64, 1, 2, 3];
     let (mut history, mut invoked) = (Vec::new(), 0);
-    let push = |history: &mut Vec<Op>, p: u64, kind, f: &str, key: &Option<String>, value| {
-        history.push(Op {
-            index: history.len() as u64,
-            time: history.len() as u64,
-            process: Process::Client(p),
-            kind,
-            f: f.into(),
-            key: key.clone(),
-            value,
-            node: None,
-            error: None,
-        })
-    };
+    let push =
+        |history: &mut Vec<Op>, p: u64, kind, f: &str, key: &Option<String>, value| {
+            history.push(Op {
+                index: history.len() as u64,
+                time: history.len() as u64,
+                process: Process::Client(p),
+                kind,
+                f: f.into(),
+                key: key.clone(),
+                value,
+                node: None,
+                error: None,
+            })
+        };
     for _ in 0..50 {
         let client = c.pick(4);
         let p = process[client];
@@ -171,8 +174,9 @@ fn oracle_key(ops: &[&Operation], model: ModelKind) -> bool {
         }
         for i in 0..ops.len() {
             let o = ops[i];
-            let blocked = (0..ops.len())
-                .any(|j| !placed[j] && j != i && ops[j].complete.is_some_and(|c| c < o.invoke));
+            let blocked = (0..ops.len()).any(|j| {
+                !placed[j] && j != i && ops[j].complete.is_some_and(|c| c < o.invoke)
+            });
             if placed[i] || blocked {
                 continue;
             }
@@ -293,7 +297,8 @@ fn generated_histories_mix_verdicts_and_completions() {
                 seed as u8
             })
             .collect();
-        let model = [ModelKind::Register, ModelKind::CasRegister, ModelKind::Kv][case % 3];
+        let model =
+            [ModelKind::Register, ModelKind::CasRegister, ModelKind::Kv][case % 3];
         let history = mutate(simulate(model, &bytes), model, case, case / 3);
         kinds.extend(history.iter().map(|op| op.kind));
         invalid += usize::from(oracle(&history, model) == Verdict::Invalid);

@@ -14,7 +14,8 @@ fn corpus() -> PathBuf {
 /// Reads one corpus file and decides it with the model of its family;
 /// with `evidence`, counterexamples are gathered too.
 fn check_file(file: &str, family: &str, evidence: bool) -> LinearReport {
-    let text = std::fs::read_to_string(corpus().join(file)).expect("corpus file is readable");
+    let text =
+        std::fs::read_to_string(corpus().join(file)).expect("corpus file is readable");
     let (history, model) = match family {
         "etcd" => (read_etcd(&text), ModelKind::CasRegister),
         "kv" => (read_kv(&text), ModelKind::Kv),
@@ -43,7 +44,8 @@ fn verdict_of(expected: &str) -> Verdict {
 
 #[test]
 fn every_corpus_file_gets_the_verdict_porcupine_expects() {
-    let manifest = std::fs::read_to_string(corpus().join("MANIFEST.tsv")).expect("manifest");
+    let manifest =
+        std::fs::read_to_string(corpus().join("MANIFEST.tsv")).expect("manifest");
     let mut wrong = Vec::new();
     let mut files = 0;
     for row in manifest.lines().skip(1) {

@@ -115,7 +115,13 @@ pub fn time_axis(svg: &mut String, scale: TimeScale, top: f64, bottom: f64) {
 }
 
 /// Shades each fault's interval between `top` and `bottom`.
-pub fn shade_faults(svg: &mut String, scale: TimeScale, faults: &[Fault], top: f64, bottom: f64) {
+pub fn shade_faults(
+    svg: &mut String,
+    scale: TimeScale,
+    faults: &[Fault],
+    top: f64,
+    bottom: f64,
+) {
     for fault in faults {
         let x0 = scale.x(fault.start);
         let x1 = scale.x(fault.end.unwrap_or(scale.end)).max(x0 + 1.5);

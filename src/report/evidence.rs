@@ -234,7 +234,8 @@ pub fn render_counterexample(key: &str, cx: &Counterexample) -> String {
         // The description goes right of the bar, else left of it, else inside.
         let text = span.describe();
         let width = 12.0 + 6.5 * text.chars().count() as f64;
-        let (x_start, x_end) = (scale.x(span.start), scale.x(span.end.unwrap_or(scale.end)));
+        let (x_start, x_end) =
+            (scale.x(span.start), scale.x(span.end.unwrap_or(scale.end)));
         let (x, anchor, inside) = if x_end + width <= chart::WIDTH {
             (x_end + 6.0, "start", "")
         } else if x_start - width >= LEFT {

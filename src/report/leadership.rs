@@ -113,7 +113,14 @@ pub fn render(
     svg
 }
 
-fn draw_band(svg: &mut String, scale: TimeScale, node: &str, band: &Band, y: f64, split: bool) {
+fn draw_band(
+    svg: &mut String,
+    scale: TimeScale,
+    node: &str,
+    band: &Band,
+    y: f64,
+    split: bool,
+) {
     let x0 = scale.x(band.start);
     let w = (scale.x(band.end) - x0).max(0.8);
     let role = match band.role {

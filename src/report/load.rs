@@ -76,16 +76,17 @@ impl Run {
 
 /// Reads one JSON value per non-blank line.
 fn read_jsonl<T: DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
     let mut items = Vec::new();
     for (number, line) in BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("cannot read {}", path.display()))?;
         if line.trim().is_empty() {
             continue;
         }
-        let item = serde_json::from_str(&line)
-            .with_context(|| format!("{}:{}: not a valid entry", path.display(), number + 1))?;
+        let item = serde_json::from_str(&line).with_context(|| {
+            format!("{}:{}: not a valid entry", path.display(), number + 1)
+        })?;
         items.push(item);
     }
     Ok(items)
@@ -96,8 +97,8 @@ fn read_json(path: &Path) -> anyhow::Result<Value> {
     if !path.exists() {
         return Ok(Value::Null);
     }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| {
         format!(
             "{}: not valid JSON; expected one JSON object",

@@ -96,7 +96,8 @@ pub fn throughput_plot(spans: &[Span], faults: &[Fault], end: u64) -> String {
         .iter()
         .map(|c| c.iter().sum::<u32>() as f64 * per_second)
         .fold(1.0, f64::max);
-    let top_rate = chart::nice_step(peak, 4.0) * (peak / chart::nice_step(peak, 4.0)).ceil();
+    let top_rate =
+        chart::nice_step(peak, 4.0) * (peak / chart::nice_step(peak, 4.0)).ceil();
     let bottom = 170.0;
     let y = |rate: f64| bottom - rate / top_rate * (bottom - PLOT_TOP);
 
@@ -192,7 +193,8 @@ pub fn quantile_table(spans: &[Span]) -> String {
             if latencies.is_empty() {
                 return "–".to_string();
             }
-            let rank = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len());
+            let rank =
+                ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len());
             chart::duration(latencies[rank - 1])
         };
         let _ = write!(

@@ -142,7 +142,9 @@ impl Family {
             "restart" | "start" => (Family::Kill, false),
             "pause" => (Family::Pause, true),
             "resume" => (Family::Pause, false),
-            "skew-clock" | "skew" | "bump-clock" | "strobe-clock" => (Family::Clock, true),
+            "skew-clock" | "skew" | "bump-clock" | "strobe-clock" => {
+                (Family::Clock, true)
+            }
             "reset-clock" => (Family::Clock, false),
             _ => (Family::Other, true),
         }

@@ -36,9 +36,10 @@ pub fn render(run: &Run) -> String {
         .map(|f| swatch(&format!("sw-{}", f.css()), f.name()))
         .collect();
 
-    let mut timeline_legend = [("ok", "ok"), ("fail", "fail"), ("info", "info (unknown)")]
-        .map(|(c, l)| swatch(&format!("sw-{c}"), l))
-        .concat();
+    let mut timeline_legend =
+        [("ok", "ok"), ("fail", "fail"), ("info", "info (unknown)")]
+            .map(|(c, l)| swatch(&format!("sw-{c}"), l))
+            .concat();
     if !highlight.is_empty() {
         timeline_legend.push_str(&swatch("sw-cx", "counterexample"));
     }
@@ -166,7 +167,14 @@ fn swatch(class: &str, label: &str) -> String {
     format!("<span><i class=\"sw {class}\"></i>{}</span>", esc(label))
 }
 
-fn section(body: &mut String, id: &str, title: &str, about: &str, legend: &str, inner: &str) {
+fn section(
+    body: &mut String,
+    id: &str,
+    title: &str,
+    about: &str,
+    legend: &str,
+    inner: &str,
+) {
     let legend = if legend.is_empty() {
         String::new()
     } else {

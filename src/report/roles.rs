@@ -89,7 +89,13 @@ pub fn leaderless(bands: &BTreeMap<String, Vec<Band>>, run_end: u64) -> Vec<(u64
 mod tests {
     use super::*;
 
-    fn obs(time: u64, node: &str, term: u64, role: Role, leader: Option<&str>) -> Observation {
+    fn obs(
+        time: u64,
+        node: &str,
+        term: u64,
+        role: Role,
+        leader: Option<&str>,
+    ) -> Observation {
         Observation {
             time,
             node: node.into(),

@@ -21,10 +21,17 @@ pub fn verdict_class(verdict: &str) -> &'static str {
 
 /// The title, the overall verdict, the size of the run and links to the
 /// sections.
-pub fn header(body: &mut String, run: &Run, verdict: &str, spans: &[model::Span], end: u64) {
+pub fn header(
+    body: &mut String,
+    run: &Run,
+    verdict: &str,
+    spans: &[model::Span],
+    end: u64,
+) {
     let count = |k: OpType| spans.iter().filter(|s| s.kind == k).count();
     let processes: BTreeSet<u64> = spans.iter().map(|s| s.process).collect();
-    let nodes: BTreeSet<&str> = run.observations.iter().map(|o| o.node.as_str()).collect();
+    let nodes: BTreeSet<&str> =
+        run.observations.iter().map(|o| o.node.as_str()).collect();
     let _ = write!(
         body,
         "<header><div><p class=\"kicker\">faultline run</p><h1>{}</h1><p class=\"path\">{}</p>\
@@ -53,7 +60,9 @@ pub fn header(body: &mut String, run: &Run, verdict: &str, spans: &[model::Span]
 pub fn verdicts(body: &mut String, checkers: &[Checker], results: &Value) {
     body.push_str("<section id=\"summary\"><div class=\"cards\">");
     if checkers.is_empty() {
-        body.push_str("<p class=\"note\">This run has no results.json: it was not checked.</p>");
+        body.push_str(
+            "<p class=\"note\">This run has no results.json: it was not checked.</p>",
+        );
     }
     for checker in checkers {
         let class = verdict_class(&checker.verdict);
@@ -99,12 +108,18 @@ fn facts(value: &Value) -> String {
         let number = value.as_f64().unwrap_or(0.0);
         let shown = match value {
             Value::Number(_) if name.ends_with("_ns") => chart::duration(number as u64),
-            Value::Number(_) if name.ends_with("_ms") => chart::duration((number * 1e6) as u64),
-            Value::Number(_) if name.ends_with("_s") => chart::duration((number * 1e9) as u64),
+            Value::Number(_) if name.ends_with("_ms") => {
+                chart::duration((number * 1e6) as u64)
+            }
+            Value::Number(_) if name.ends_with("_s") => {
+                chart::duration((number * 1e9) as u64)
+            }
             Value::Number(n) if n.is_f64() => format!("{number:.3}"),
             Value::Number(_) | Value::String(_) | Value::Bool(_) => compact(value),
             Value::Array(items) if items.is_empty() => "none".to_string(),
-            Value::Array(items) if items.iter().all(|i| i.is_string() || i.is_number()) => {
+            Value::Array(items)
+                if items.iter().all(|i| i.is_string() || i.is_number()) =>
+            {
                 items.iter().map(compact).collect::<Vec<_>>().join(", ")
             }
             Value::Array(items) => format!("{} entries", items.len()),

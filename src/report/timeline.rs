@@ -24,7 +24,12 @@ const FAULT_ROW: f64 = 12.0;
 
 /// Draws the timeline. `highlight` holds the invocation indices of the
 /// operations to outline (the counterexample); they are always drawn.
-pub fn render(spans: &[Span], faults: &[Fault], end: u64, highlight: &HashSet<u64>) -> String {
+pub fn render(
+    spans: &[Span],
+    faults: &[Fault],
+    end: u64,
+    highlight: &HashSet<u64>,
+) -> String {
     let scale = TimeScale::run(end);
     let (lanes, lane_of) = assign_lanes(spans, end);
     let families: Vec<Family> = Family::ALL

@@ -33,7 +33,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let path = std::env::temp_dir().join(format!("faultline-bench-{}.jsonl", std::process::id()));
+    let path = std::env::temp_dir()
+        .join(format!("faultline-bench-{}.jsonl", std::process::id()));
     let result = measure(&args, &path);
     let _ = std::fs::remove_file(&path);
     result

@@ -65,7 +65,8 @@ pub async fn run_worker(
             }
         }
         let op = worker.generator.next_op();
-        let completion = perform(&spec, process, &worker.node, client.as_mut(), &op).await;
+        let completion =
+            perform(&spec, process, &worker.node, client.as_mut(), &op).await;
         if let Completion::Info(_) = completion {
             process += step;
             client = (worker.connect)();
@@ -97,7 +98,8 @@ pub async fn perform(
     invoke.value = op.value.clone();
     spec.recorder.record(invoke).await;
 
-    let completion = match tokio::time::timeout(spec.op_timeout, client.invoke(op)).await {
+    let completion = match tokio::time::timeout(spec.op_timeout, client.invoke(op)).await
+    {
         Ok(done) => done,
         Err(_) => Completion::Info("timeout".into()),
     };
@@ -107,8 +109,12 @@ pub async fn perform(
             e.value = value.clone();
             e
         }
-        Completion::Fail(error) => with_error(base(OpType::Fail), op.value.clone(), error),
-        Completion::Info(error) => with_error(base(OpType::Info), op.value.clone(), error),
+        Completion::Fail(error) => {
+            with_error(base(OpType::Fail), op.value.clone(), error)
+        }
+        Completion::Info(error) => {
+            with_error(base(OpType::Info), op.value.clone(), error)
+        }
     };
     spec.recorder.record(entry).await;
     completion

@@ -66,7 +66,8 @@ impl Cluster {
         let program = target.program()?;
         let mut nodes = Vec::new();
         for i in 0..layout.len() {
-            let command = expand::command(target, &layout, i).map_err(anyhow::Error::msg)?;
+            let command =
+                expand::command(target, &layout, i).map_err(anyhow::Error::msg)?;
             std::fs::create_dir_all(&layout.data_dirs[i])?;
             std::fs::create_dir_all(run_dir.join("nodes").join(&layout.ids[i]))?;
             nodes.push(Node {
@@ -156,13 +157,14 @@ impl Cluster {
         // async-signal-safe, between fork and exec.
         unsafe {
             cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+                    .map_err(std::io::Error::from)
             });
         }
         let id = &self.layout.ids[i];
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start node {id} ({})", self.program.display()))?;
+        let mut child = cmd.spawn().with_context(|| {
+            format!("cannot start node {id} ({})", self.program.display())
+        })?;
         let pid = child
             .id()
             .context("a node exited before its pid was read")?;
@@ -361,7 +363,8 @@ async fn copy_lines(
             Ok(_) => {}
         }
         let _ = file.write_all(&line);
-        if let (Some((observer, parser)), Ok(text)) = (&roles, std::str::from_utf8(&line)) {
+        if let (Some((observer, parser)), Ok(text)) = (&roles, std::str::from_utf8(&line))
+        {
             if let Some(obs) = parser.parse(text.trim_end(), observer.now()) {
                 observer.record(&obs);
             }

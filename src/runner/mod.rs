@@ -289,8 +289,9 @@ async fn run_registered(
     cluster.start_all().await?;
     let (status_stop, polled) = watch::channel(false);
     if let crate::target::Observations::Status(status) = &target.observations {
-        let source =
-            Arc::new(observe_status::StatusSource::new(status).map_err(anyhow::Error::msg)?);
+        let source = Arc::new(
+            observe_status::StatusSource::new(status).map_err(anyhow::Error::msg)?,
+        );
         for (i, id) in ids.iter().enumerate() {
             let poll = source.clone().poll_node(
                 id.clone(),
@@ -324,7 +325,8 @@ async fn run_registered(
         Err(_) => Vec::new(),
     };
     drop(recorder);
-    let recorded = tokio::task::spawn_blocking(move || recorder_thread.finish()).await??;
+    let recorded =
+        tokio::task::spawn_blocking(move || recorder_thread.finish()).await??;
     tracing::info!(operations = recorded, "history written");
     let crashed = outcome.map(|_| crashed)?;
 
@@ -349,13 +351,17 @@ async fn run_registered(
     .await??;
     summary.results = Some(results);
     let report_dir = dir.to_path_buf();
-    summary.report = tokio::task::spawn_blocking(move || write_report(&report_dir)).await?;
+    summary.report =
+        tokio::task::spawn_blocking(move || write_report(&report_dir)).await?;
     Ok(summary)
 }
 
 /// The network a run uses (never `auto`) and why, refusing one that cannot
 /// be made here or that the target cannot run on.
-fn choose_network(choice: NetChoice, target: &Target) -> anyhow::Result<(NetChoice, String)> {
+fn choose_network(
+    choice: NetChoice,
+    target: &Target,
+) -> anyhow::Result<(NetChoice, String)> {
     let (net, why) = match choice {
         NetChoice::Auto => match ::nemesis::net::auto_select() {
             ("netns", why) => (NetChoice::Netns, why),

@@ -153,7 +153,8 @@ impl Nemesis {
     async fn draw(&mut self, kind: FaultKind) -> Option<Fault> {
         let (n, running) = {
             let cluster = self.cluster.lock().await;
-            let running: Vec<usize> = (0..cluster.len()).filter(|&i| cluster.is_up(i)).collect();
+            let running: Vec<usize> =
+                (0..cluster.len()).filter(|&i| cluster.is_up(i)).collect();
             (cluster.len(), running)
         };
         draw(&mut self.rng, kind, n, &running, self.observer.leader())
@@ -383,7 +384,10 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         let running: Vec<usize> = (0..5).collect();
         let sizes: Vec<usize> = (0..100)
-            .map(|_| targets(&draw(&mut rng, FaultKind::Kill, 5, &running, None).unwrap()).len())
+            .map(|_| {
+                targets(&draw(&mut rng, FaultKind::Kill, 5, &running, None).unwrap())
+                    .len()
+            })
             .collect();
         assert!(sizes.contains(&3), "no majority killed: {sizes:?}");
         assert!(sizes.contains(&5), "never the whole cluster: {sizes:?}");

@@ -167,8 +167,7 @@ mod tests {
     #[test]
     fn ignores_logs_and_other_observations() {
         assert!(parse_role_line("2026-12-04 INFO started", 0).is_none());
-        let apply =
-            r#"{"observation":"apply","time":1,"node":"n1","index":3,"term":1,"digest":"ab"}"#;
+        let apply = r#"{"observation":"apply","time":1,"node":"n1","index":3,"term":1,"digest":"ab"}"#;
         assert!(parse_role_line(apply, 0).is_none());
     }
 
@@ -176,7 +175,8 @@ mod tests {
     fn leader_is_the_one_in_the_highest_term_and_down_nodes_do_not_lead() {
         let dir = tempfile::tempdir().unwrap();
         let ids = vec!["n1".to_string(), "n2".to_string()];
-        let obs = Observer::create(&dir.path().join("o.jsonl"), ids, Instant::now()).unwrap();
+        let obs =
+            Observer::create(&dir.path().join("o.jsonl"), ids, Instant::now()).unwrap();
         let say = |node: &str, term, role| Stamped {
             time: 0,
             node: node.into(),

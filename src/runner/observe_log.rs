@@ -280,7 +280,8 @@ mod tests {
     fn pre_candidates_and_other_lines_report_nothing() {
         let source = etcd();
         assert!(source.parse_line("n2", PRE, 0).is_none());
-        let other = r#"{"level":"info","msg":"peer became active","peer-id":"6b30724d1e391b44"}"#;
+        let other =
+            r#"{"level":"info","msg":"peer became active","peer-id":"6b30724d1e391b44"}"#;
         assert!(source.parse_line("n2", other, 0).is_none());
         assert!(source.parse_line("n2", "", 0).is_none());
     }
@@ -289,7 +290,8 @@ mod tests {
     fn lines_about_another_node_are_dropped() {
         let source = etcd();
         source.parse_line("n1", START, 0);
-        let foreign = LEADER.replace("2bd0915e30aa6e35 became", "6b30724d1e391b44 became");
+        let foreign =
+            LEADER.replace("2bd0915e30aa6e35 became", "6b30724d1e391b44 became");
         assert!(source.parse_line("n1", &foreign, 0).is_none());
     }
 
@@ -302,7 +304,8 @@ mod tests {
                 role,
             }],
         };
-        let err = LogSource::new(&config("became leader", Some(Role::Leader))).unwrap_err();
+        let err =
+            LogSource::new(&config("became leader", Some(Role::Leader))).unwrap_err();
         assert!(err.contains("term"), "{err}");
         let err = LogSource::new(&config(r"term (?P<term>\d+)", None)).unwrap_err();
         assert!(err.contains("no role group"), "{err}");
@@ -311,7 +314,8 @@ mod tests {
             err.starts_with("observations.patterns[0]: bad regular expression"),
             "{err}"
         );
-        let fixed = LogSource::new(&config(r"leads term (?P<term>\d+)", Some(Role::Leader)));
+        let fixed =
+            LogSource::new(&config(r"leads term (?P<term>\d+)", Some(Role::Leader)));
         let obs = fixed
             .unwrap()
             .parse_line("n2", "now leads term 7", 9)

@@ -146,7 +146,8 @@ impl StatusSource {
         let mut conn = HttpConn::new(addr);
         while !*stop.borrow() {
             let body = self.config.body.as_bytes();
-            let answer = tokio::time::timeout(patience, conn.post(&self.config.path, body)).await;
+            let answer =
+                tokio::time::timeout(patience, conn.post(&self.config.path, body)).await;
             match answer {
                 Ok(Ok(response)) if response.status == 200 => {
                     let json = serde_json::from_slice::<Value>(&response.body);

@@ -158,7 +158,8 @@ async fn final_reads(
     let deadline = Instant::now() + FINAL_READS_TIMEOUT;
     let mut tasks = Vec::new();
     for (i, (&addr, id)) in addrs.iter().zip(ids).enumerate() {
-        let (spec, id, protocol, keys) = (spec.clone(), id.clone(), target.protocol, config.keys);
+        let (spec, id, protocol, keys) =
+            (spec.clone(), id.clone(), target.protocol, config.keys);
         let options = ClientOptions {
             read_mode: config.read_mode,
         };
@@ -168,7 +169,8 @@ async fn final_reads(
             for key in 0..keys {
                 let op = RegisterGen::final_read(key);
                 loop {
-                    let done = clients::perform(&spec, process, &id, client.as_mut(), &op).await;
+                    let done =
+                        clients::perform(&spec, process, &id, client.as_mut(), &op).await;
                     match done {
                         Completion::Ok(_) => break,
                         Completion::Info(_) => {

@@ -44,7 +44,9 @@ impl Progress {
                 } else {
                     active
                 };
-                shown.set_position((elapsed.as_millis() as u64).min(limit.as_millis() as u64));
+                shown.set_position(
+                    (elapsed.as_millis() as u64).min(limit.as_millis() as u64),
+                );
                 shown.set_message(format!(
                     "{:.0}/{:.0}s ok {ok} fail {fail} info {info} | {active}",
                     elapsed.as_secs_f64(),

@@ -66,11 +66,12 @@ impl Recorder {
         let (tx, rx) = mpsc::channel(CHANNEL);
         let counts = Arc::new(Counts::default());
         let thread_counts = counts.clone();
-        let thread = std::thread::Builder::new()
-            .name("recorder".into())
-            .spawn(move || {
-                write_all(rx, BufWriter::with_capacity(1 << 16, file), &thread_counts)
-            })?;
+        let thread =
+            std::thread::Builder::new()
+                .name("recorder".into())
+                .spawn(move || {
+                    write_all(rx, BufWriter::with_capacity(1 << 16, file), &thread_counts)
+                })?;
         let recorder = Recorder { tx, start, counts };
         Ok((recorder, RecorderThread { thread }))
     }
@@ -199,7 +200,9 @@ mod tests {
             .record(Recorder::op(Process::Nemesis, OpType::Invoke, "kill"))
             .await;
         let deadline = Instant::now() + Duration::from_secs(5);
-        while std::fs::read_to_string(&path).unwrap().is_empty() && Instant::now() < deadline {
+        while std::fs::read_to_string(&path).unwrap().is_empty()
+            && Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let text = std::fs::read_to_string(&path).unwrap();

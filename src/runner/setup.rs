@@ -17,10 +17,13 @@ pub(super) fn clock_support(
         return Err("libfaketime is not installed (Debian package libfaketime)".into());
     }
     let program = target.program().map_err(|e| e.to_string())?;
-    let program = which(&program).ok_or_else(|| format!("{} not found", program.display()))?;
+    let program =
+        which(&program).ok_or_else(|| format!("{} not found", program.display()))?;
     ::nemesis::clock::binary_supports_faketime(&program)?;
     (0..n)
-        .map(|i| ::nemesis::clock::FakeClock::create(registry, i).map_err(|e| e.to_string()))
+        .map(|i| {
+            ::nemesis::clock::FakeClock::create(registry, i).map_err(|e| e.to_string())
+        })
         .collect()
 }
 

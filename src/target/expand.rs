@@ -83,7 +83,11 @@ pub fn validate(target: &Target) -> Result<(), String> {
 }
 
 /// The command line and environment that start node `node` (0-based).
-pub fn command(target: &Target, layout: &Layout, node: usize) -> Result<NodeCommand, String> {
+pub fn command(
+    target: &Target,
+    layout: &Layout,
+    node: usize,
+) -> Result<NodeCommand, String> {
     let vars = node_vars(layout, node);
     let mut joined = HashMap::new();
     let mut spliced = HashMap::new();
@@ -150,7 +154,11 @@ fn node_vars(layout: &Layout, node: usize) -> HashMap<&'static str, String> {
     vars
 }
 
-fn list_items(over: ListOver, layout: &Layout, node: usize) -> Vec<HashMap<&'static str, String>> {
+fn list_items(
+    over: ListOver,
+    layout: &Layout,
+    node: usize,
+) -> Vec<HashMap<&'static str, String>> {
     if over == ListOver::Bugs {
         let bug = |b: &String| HashMap::from([("bug", b.clone())]);
         return layout.bugs.iter().map(bug).collect();

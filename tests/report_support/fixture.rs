@@ -156,7 +156,8 @@ fn fault_schedule(client_ops: usize) -> Vec<(String, Option<String>, u64, u64)> 
         .map(|i| {
             let start = (i * 6 + 3) * 1_000_000_000;
             let f = kinds[i as usize % kinds.len()];
-            let node = (f != "partition").then(|| NODES[(i as usize * 2) % 5].to_string());
+            let node =
+                (f != "partition").then(|| NODES[(i as usize * 2) % 5].to_string());
             (f.to_string(), node, start, start + 2_500_000_000)
         })
         .collect()
@@ -299,7 +300,9 @@ fn observations(faults: &[(String, Option<String>, u64, u64)], end: u64) -> Vec<
     let elect = |out: &mut Vec<Value>, t: u64, term: u64, leader: &str, skip: &str| {
         for node in NODES.into_iter().filter(|n| *n != skip) {
             if node == leader {
-                out.push(json!({"time": t, "node": node, "term": term, "role": "candidate"}));
+                out.push(
+                    json!({"time": t, "node": node, "term": term, "role": "candidate"}),
+                );
                 out.push(json!({"time": t + 150_000_000, "node": node, "term": term,
                                 "role": "leader"}));
             } else {

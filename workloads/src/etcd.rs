@@ -109,7 +109,10 @@ impl Client for EtcdClient {
 }
 
 /// The gateway path and JSON body for an operation, or why it has none.
-fn request(op: &Invocation, read_mode: ReadMode) -> Result<(&'static str, Value), String> {
+fn request(
+    op: &Invocation,
+    read_mode: ReadMode,
+) -> Result<(&'static str, Value), String> {
     let key = encode(op.key.as_bytes());
     let int = |v: &Value| {
         v.as_i64()
@@ -128,9 +131,12 @@ fn request(op: &Invocation, read_mode: ReadMode) -> Result<(&'static str, Value)
         "cas" => {
             let (from, to) = match op.value.as_array().map(Vec::as_slice) {
                 Some([from, to]) => (int(from)?, int(to)?),
-                _ => return Err(format!("cas argument {}, expected [from, to]", op.value)),
+                _ => {
+                    return Err(format!("cas argument {}, expected [from, to]", op.value))
+                }
             };
-            let compare = json!({"key": key, "target": "VALUE", "result": "EQUAL", "value": from});
+            let compare =
+                json!({"key": key, "target": "VALUE", "result": "EQUAL", "value": from});
             let put = json!({"requestPut": {"key": key, "value": to}});
             Ok((
                 "/v3/kv/txn",
@@ -163,7 +169,9 @@ fn completion(op: &Invocation, status: u16, body: &[u8]) -> Completion {
     match op.f.as_str() {
         "read" => read_value(&answer),
         "write" => Completion::Ok(op.value.clone()),
-        _ if answer["succeeded"].as_bool() == Some(true) => Completion::Ok(op.value.clone()),
+        _ if answer["succeeded"].as_bool() == Some(true) => {
+            Completion::Ok(op.value.clone())
+        }
         _ => Completion::Fail("cas-mismatch".into()),
     }
 }
@@ -201,7 +209,8 @@ fn unsure(read: bool, why: String) -> Completion {
     }
 }
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 with padding, as the gateway expects for bytes.
 pub fn encode(bytes: &[u8]) -> String {
@@ -270,7 +279,8 @@ mod tests {
 
     #[test]
     fn cas_becomes_a_txn_comparing_the_value() {
-        let (path, body) = request(&inv("cas", json!([1, 2])), ReadMode::Linearizable).unwrap();
+        let (path, body) =
+            request(&inv("cas", json!([1, 2])), ReadMode::Linearizable).unwrap();
         assert_eq!(path, "/v3/kv/txn");
         assert_eq!(body["compare"][0]["value"], "MQ==");
         assert_eq!(body["success"][0]["requestPut"]["value"], "Mg==");
@@ -280,9 +290,11 @@ mod tests {
 
     #[test]
     fn serializable_mode_asks_for_local_reads() {
-        let (_, body) = request(&inv("read", Value::Null), ReadMode::Serializable).unwrap();
+        let (_, body) =
+            request(&inv("read", Value::Null), ReadMode::Serializable).unwrap();
         assert_eq!(body["serializable"], true);
-        let (_, body) = request(&inv("read", Value::Null), ReadMode::Linearizable).unwrap();
+        let (_, body) =
+            request(&inv("read", Value::Null), ReadMode::Linearizable).unwrap();
         assert_eq!(body["serializable"], false);
     }
 

@@ -90,20 +90,23 @@ impl HttpConn {
 
     /// One request and response; also says whether the server asked to
     /// close the connection.
-    async fn exchange(&mut self, path: &str, body: &[u8]) -> Result<(Response, bool), HttpError> {
+    async fn exchange(
+        &mut self,
+        path: &str,
+        body: &[u8],
+    ) -> Result<(Response, bool), HttpError> {
         if let Some(stream) = &self.stream {
             if closed_by_peer(stream).await {
                 self.stream = None;
             }
         }
         if self.stream.is_none() {
-            let stream =
-                TcpStream::connect(self.addr)
-                    .await
-                    .map_err(|source| HttpError::Connect {
-                        addr: self.addr,
-                        source,
-                    })?;
+            let stream = TcpStream::connect(self.addr).await.map_err(|source| {
+                HttpError::Connect {
+                    addr: self.addr,
+                    source,
+                }
+            })?;
             let _ = stream.set_nodelay(true);
             self.stream = Some(BufReader::new(stream));
         }
@@ -216,7 +219,8 @@ where
     loop {
         let line = read_line(r).await?;
         let size = line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size, 16).map_err(|_| malformed("chunk size", &line))?;
+        let size = usize::from_str_radix(size, 16)
+            .map_err(|_| malformed("chunk size", &line))?;
         if size == 0 {
             break;
         }
@@ -260,7 +264,8 @@ where
     if line.last() == Some(&b'\r') {
         line.pop();
     }
-    String::from_utf8(line).map_err(|_| HttpError::Malformed("a line that is not UTF-8".into()))
+    String::from_utf8(line)
+        .map_err(|_| HttpError::Malformed("a line that is not UTF-8".into()))
 }
 
 async fn read_exact<R>(r: &mut R, n: usize) -> Result<Vec<u8>, HttpError>
@@ -309,7 +314,8 @@ mod tests {
 
     #[tokio::test]
     async fn reads_a_chunked_body_and_drops_its_trailers() {
-        let raw = "HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n\
+        let raw =
+            "HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n\
                    3\r\n{\"a\r\n4;x=y\r\n\":1}\r\n0\r\nGrpc-Trailer: x\r\n\r\n";
         let (response, _) = parse(raw).await.unwrap();
         assert_eq!(response.status, 503);
@@ -378,7 +384,8 @@ mod tests {
                     }
                 }
                 let body = read_exact(&mut stream, length).await.unwrap();
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                let head =
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
                 stream.get_mut().write_all(head.as_bytes()).await.unwrap();
                 stream.get_mut().write_all(&body).await.unwrap();
             }

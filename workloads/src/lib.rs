@@ -47,7 +47,11 @@ impl Protocol {
     }
 
     /// [`Protocol::client`] with settings other than the defaults.
-    pub fn client_with(self, addr: SocketAddr, options: ClientOptions) -> Box<dyn Client> {
+    pub fn client_with(
+        self,
+        addr: SocketAddr,
+        options: ClientOptions,
+    ) -> Box<dyn Client> {
         match self {
             Protocol::RaftKv => Box::new(raftkv::RaftKvClient::new(addr)),
             Protocol::Etcd => Box::new(etcd::EtcdClient::new(addr, options.read_mode)),

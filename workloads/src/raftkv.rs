@@ -77,7 +77,10 @@ impl RaftKvClient {
             }
             let Ok(answer) = serde_json::from_str::<Value>(&self.line) else {
                 self.conn = None;
-                return Completion::Info(format!("unreadable answer {:?}", self.line.trim()));
+                return Completion::Info(format!(
+                    "unreadable answer {:?}",
+                    self.line.trim()
+                ));
             };
             // Answers to requests this client gave up on may still arrive.
             if answer.get("id").and_then(Value::as_u64) == Some(id) {
@@ -151,7 +154,8 @@ mod tests {
     #[test]
     fn only_definite_errors_are_failures() {
         let op = inv("write", json!(1));
-        let definite = json!({"id": 1, "ok": false, "error": "not-leader", "definite": true});
+        let definite =
+            json!({"id": 1, "ok": false, "error": "not-leader", "definite": true});
         let unsure = json!({"id": 1, "ok": false, "error": "timeout", "definite": false});
         let bare = json!({"id": 1, "ok": false, "error": "odd"});
         assert_eq!(
@@ -210,7 +214,8 @@ mod tests {
             while let Ok(Some(line)) = lines.next_line().await {
                 let req: Value = serde_json::from_str(&line).unwrap();
                 let stale = json!({"id": 0, "ok": true, "value": 9}).to_string() + "\n";
-                let reply = json!({"id": req["id"], "ok": true, "value": 1}).to_string() + "\n";
+                let reply =
+                    json!({"id": req["id"], "ok": true, "value": 1}).to_string() + "\n";
                 w.write_all(stale.as_bytes()).await.unwrap();
                 w.write_all(reply.as_bytes()).await.unwrap();
             }

@@ -191,7 +191,8 @@ async fn killed_member_refuses_new_requests_definitely() {
     // and is refused: nothing was sent, so the write surely did not happen.
     for _ in 0..2 {
         let refused = client.invoke(&op("write", "k2", json!(2))).await;
-        let connect = matches!(refused, Completion::Fail(ref why) if why.contains("connect"));
+        let connect =
+            matches!(refused, Completion::Fail(ref why) if why.contains("connect"));
         assert!(connect, "{refused:?}");
     }
 

@@ -114,15 +114,20 @@ fn looks_independent(history: &[Op]) -> bool {
     !clients.is_empty() && clients.iter().all(pairs) && !clients.iter().all(plain_cas)
 }
 
-fn op_from_map(entries: &[(Node, Node)], position: u64, text: &str) -> Result<Op, String> {
+fn op_from_map(
+    entries: &[(Node, Node)],
+    position: u64,
+    text: &str,
+) -> Result<Op, String> {
     let get = |name: &str| {
         entries
             .iter()
             .find(|(k, _)| matches!(&k.value, Edn::Keyword(n) if n == name))
             .map(|(_, v)| v)
     };
-    let required =
-        |name: &str| get(name).ok_or_else(|| format!("expected a :{name} entry, found none"));
+    let required = |name: &str| {
+        get(name).ok_or_else(|| format!("expected a :{name} entry, found none"))
+    };
 
     let process = match &required("process")?.value {
         Edn::Int(p) if *p >= 0 && *p <= u64::MAX as i128 => Process::Client(*p as u64),
@@ -276,12 +281,13 @@ pub fn write_edn(w: &mut impl Write, history: &[Op]) -> io::Result<()> {
 }
 
 fn keyword_or_string(name: &str) -> String {
-    let first_ok = name.starts_with(|c: char| c.is_alphabetic() || "*+!-_?<>=".contains(c));
+    let first_ok =
+        name.starts_with(|c: char| c.is_alphabetic() || "*+!-_?<>=".contains(c));
     let rest_ok = name
         .chars()
         .all(|c| c.is_alphanumeric() || "*+!-_?<>=./".contains(c));
-    let numeric_like =
-        name.starts_with(['+', '-']) && name[1..].starts_with(|c: char| c.is_ascii_digit());
+    let numeric_like = name.starts_with(['+', '-'])
+        && name[1..].starts_with(|c: char| c.is_ascii_digit());
     if first_ok && rest_ok && !numeric_like {
         format!(":{name}")
     } else {

@@ -222,7 +222,10 @@ fn uint(field: &str, v: &Value) -> Result<u64, String> {
     })
 }
 
-fn optional_string(o: &Map<String, Value>, field: &str) -> Result<Option<String>, String> {
+fn optional_string(
+    o: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<String>, String> {
     match o.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),

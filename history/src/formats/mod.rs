@@ -45,7 +45,8 @@ pub enum Format {
 
 impl Format {
     /// The names accepted by [`Format::from_str`].
-    pub const NAMES: [&'static str; 5] = ["auto", "jsonl", "edn", "porcupine-etcd", "porcupine-kv"];
+    pub const NAMES: [&'static str; 5] =
+        ["auto", "jsonl", "edn", "porcupine-etcd", "porcupine-kv"];
 
     /// Guesses the format from the first characters that are not blank.
     /// `None` when nothing matches.
@@ -137,7 +138,11 @@ impl FormatError {
     }
 
     /// An error at a line and column.
-    pub fn at_column(line: usize, column: usize, message: impl Into<String>) -> FormatError {
+    pub fn at_column(
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+    ) -> FormatError {
         FormatError {
             line: Some(line),
             column: Some(column),
@@ -180,7 +185,11 @@ pub fn read_path(path: &Path, format: Format) -> Result<History, FormatError> {
 }
 
 /// Reads a history from text; `origin` names it in errors.
-pub fn read_str(text: &str, format: Format, origin: &str) -> Result<History, FormatError> {
+pub fn read_str(
+    text: &str,
+    format: Format,
+    origin: &str,
+) -> Result<History, FormatError> {
     read_str_numbered(text, format, origin).map(|(history, _)| history)
 }
 

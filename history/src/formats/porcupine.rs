@@ -33,7 +33,8 @@ fn read_lines(
         if line.trim().is_empty() {
             continue;
         }
-        let op = parse(line, history.len() as u64).map_err(|m| FormatError::at(n + 1, m))?;
+        let op =
+            parse(line, history.len() as u64).map_err(|m| FormatError::at(n + 1, m))?;
         history.push(op);
         lines.push(n + 1);
     }
@@ -101,10 +102,15 @@ fn etcd_line(line: &str, index: u64) -> Result<Op, String> {
         ":timed-out" => op.error = Some("timed-out".into()),
         _ if value.starts_with('[') && value.ends_with(']') => {
             let parts: Vec<&str> = value[1..value.len() - 1].split_whitespace().collect();
-            let numbers: Result<Vec<Value>, String> = parts.iter().map(|p| integer(p)).collect();
+            let numbers: Result<Vec<Value>, String> =
+                parts.iter().map(|p| integer(p)).collect();
             match numbers {
                 Ok(pair) if pair.len() == 2 => op.value = Value::Array(pair),
-                _ => return Err(format!("expected a cas value [from to], found {value:?}")),
+                _ => {
+                    return Err(format!(
+                        "expected a cas value [from to], found {value:?}"
+                    ))
+                }
             }
         }
         _ => op.value = integer(value)?,
@@ -230,7 +236,8 @@ mod tests {
 
     #[test]
     fn bad_lines_name_their_line_and_what_was_expected() {
-        let err = read_etcd("INFO  jepsen.util - 3\t:invoke\t:cas\t[1 x]\n\nfoo\n").unwrap_err();
+        let err = read_etcd("INFO  jepsen.util - 3\t:invoke\t:cas\t[1 x]\n\nfoo\n")
+            .unwrap_err();
         assert_eq!(err.line, Some(1));
         assert!(
             err.message.contains("expected a cas value"),

@@ -36,8 +36,13 @@ pub(crate) struct Shrink<'a> {
 
 impl Shrink<'_> {
     /// Shrinks a key history that is not linearizable and explains it.
-    pub(crate) fn counterexample(&self, h: &KeyHistory, states: &mut States) -> Counterexample {
-        let allowance = (self.spent * 20).clamp(Duration::from_secs(1), Duration::from_secs(4));
+    pub(crate) fn counterexample(
+        &self,
+        h: &KeyHistory,
+        states: &mut States,
+    ) -> Counterexample {
+        let allowance =
+            (self.spent * 20).clamp(Duration::from_secs(1), Duration::from_secs(4));
         let started = Instant::now();
         let mut deadline = started + allowance;
         if let Some(d) = self.budget.deadline {
@@ -105,7 +110,8 @@ impl Shrink<'_> {
         let operation = &self.operations[stuck_op.source as usize];
         let mut explanation = self.sentence(stuck_op, operation, seen, states);
         if let Some(reason) = stopped {
-            explanation += &format!(" (shrinking stopped: {reason}; this set may not be minimal)");
+            explanation +=
+                &format!(" (shrinking stopped: {reason}; this set may not be minimal)");
         }
         Counterexample {
             ops,
@@ -126,7 +132,13 @@ impl Shrink<'_> {
         })
     }
 
-    fn sentence(&self, op: &KeyOp, operation: &Operation, seen: &[u32], states: &States) -> String {
+    fn sentence(
+        &self,
+        op: &KeyOp,
+        operation: &Operation,
+        seen: &[u32],
+        states: &States,
+    ) -> String {
         let thing = match states.kind() {
             ModelKind::Kv => "string",
             _ => "register",
@@ -144,7 +156,9 @@ impl Shrink<'_> {
         };
         let f = &operation.f;
         match op.step {
-            Step::Read(v) => format!("{f}{place} returned {} but {could}", show(states, v)),
+            Step::Read(v) => {
+                format!("{f}{place} returned {} but {could}", show(states, v))
+            }
             Step::Cas(from, to) if op.complete != OPEN => format!(
                 "cas{place} from {} to {} succeeded but {could}",
                 show(states, from),
@@ -229,7 +243,8 @@ impl Writers {
 
     /// Ready for [`Writers::explain`]: the lengths of the pieces.
     fn measured(mut self, states: &States) -> Writers {
-        let mut lengths: Vec<usize> = self.pieces.iter().map(|&p| states.text(p).len()).collect();
+        let mut lengths: Vec<usize> =
+            self.pieces.iter().map(|&p| states.text(p).len()).collect();
         lengths.sort_unstable();
         lengths.dedup();
         lengths.retain(|&l| l > 0);
@@ -305,7 +320,11 @@ fn close(h: &KeyHistory, kept: &mut [bool], whole: &Writers, states: &States) {
 /// linearizable), and why shrinking stopped early, if it did: removing any
 /// one more operation (with what only it explained) makes the core
 /// linearizable.
-fn shrink(h: &KeyHistory, states: &mut States, budget: &Budget) -> (Vec<bool>, Option<String>) {
+fn shrink(
+    h: &KeyHistory,
+    states: &mut States,
+    budget: &Budget,
+) -> (Vec<bool>, Option<String>) {
     let kv = states.kind() == ModelKind::Kv;
     let all = vec![true; h.ops.len()];
     let whole = Writers::of(h, &all, kv).measured(states);
@@ -333,7 +352,8 @@ fn shrink(h: &KeyHistory, states: &mut States, budget: &Budget) -> (Vec<bool>, O
         .filter(|_| recorded == Outcome::NotLinearizable)
     {
         let horizon = h.ops[stuck].complete;
-        let mut candidate: Vec<bool> = h.ops.iter().map(|op| op.invoke < horizon).collect();
+        let mut candidate: Vec<bool> =
+            h.ops.iter().map(|op| op.invoke < horizon).collect();
         close(h, &mut candidate, &whole, states);
         if try_core(&candidate, states) == Outcome::NotLinearizable {
             core = candidate;

@@ -114,7 +114,12 @@ impl Memo {
 
     /// Adds a configuration unless it is there already or dominated.
     /// `hash` must ignore the unknown operations.
-    pub(crate) fn insert(&mut self, bits: &[u64], state: u32, hash: u64) -> Result<Seen, MemoFull> {
+    pub(crate) fn insert(
+        &mut self,
+        bits: &[u64],
+        state: u32,
+        hash: u64,
+    ) -> Result<Seen, MemoFull> {
         debug_assert_eq!(bits.len(), self.certain.len());
         let (start, words) = trim(bits);
         let mask = self.slots.len() - 1;
@@ -239,7 +244,8 @@ mod tests {
     use crate::linear::search::config_hash;
 
     fn insert(memo: &mut Memo, bits: &[u64], state: u32) -> Result<bool, MemoFull> {
-        let certain: Vec<u64> = bits.iter().zip(&memo.certain).map(|(b, c)| b & c).collect();
+        let certain: Vec<u64> =
+            bits.iter().zip(&memo.certain).map(|(b, c)| b & c).collect();
         let seen = memo.insert(bits, state, config_hash(zobrist_of(&certain), state))?;
         Ok(matches!(seen, Seen::New(_)))
     }

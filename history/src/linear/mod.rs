@@ -174,7 +174,11 @@ pub fn decide(history: &[Op], opts: &CheckOptions) -> Result<LinearReport, Check
     run(history, opts, false)
 }
 
-fn run(history: &[Op], opts: &CheckOptions, evidence: bool) -> Result<LinearReport, CheckError> {
+fn run(
+    history: &[Op],
+    opts: &CheckOptions,
+    evidence: bool,
+) -> Result<LinearReport, CheckError> {
     let started = Instant::now();
     let deadline = opts.time_limit.map(|t| started + t);
     let operations = pair(history)?;
@@ -199,7 +203,8 @@ fn run(history: &[Op], opts: &CheckOptions, evidence: bool) -> Result<LinearRepo
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<&mut Task>>> =
         tasks.iter_mut().map(|t| Mutex::new(Some(t))).collect();
-    let reports: Vec<Mutex<Option<KeyReport>>> = slots.iter().map(|_| Mutex::new(None)).collect();
+    let reports: Vec<Mutex<Option<KeyReport>>> =
+        slots.iter().map(|_| Mutex::new(None)).collect();
     let work = || loop {
         let at = next.fetch_add(1, Ordering::Relaxed);
         let Some(&t) = order.get(at) else { break };

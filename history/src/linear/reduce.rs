@@ -53,7 +53,8 @@ impl Observers {
         let kv = states.kind() == ModelKind::Kv;
         if !kv && self.by_state[at].is_none() {
             let by_value = self.by_value.get_or_insert_with(|| {
-                let mut by_value: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+                let mut by_value: std::collections::HashMap<u32, Vec<u32>> =
+                    Default::default();
                 for (i, op) in ops.iter().enumerate() {
                     if let Step::Read(v) | Step::Cas(v, _) = op.step {
                         let list = by_value.entry(v).or_default();
@@ -104,10 +105,16 @@ pub(crate) struct Prefixes {
 impl Prefixes {
     /// The rule for a kv key; a rule that prunes nothing for other models
     /// or when not `enabled`.
-    pub(crate) fn new(ops: &[KeyOp], kind: ModelKind, states: &States, enabled: bool) -> Prefixes {
+    pub(crate) fn new(
+        ops: &[KeyOp],
+        kind: ModelKind,
+        states: &States,
+        enabled: bool,
+    ) -> Prefixes {
         let mut gets: Vec<u32> = Vec::new();
         if kind == ModelKind::Kv && enabled {
-            let is_get = |op: &KeyOp| matches!(op.step, Step::Read(_)) && op.complete != OPEN;
+            let is_get =
+                |op: &KeyOp| matches!(op.step, Step::Read(_)) && op.complete != OPEN;
             gets = (0..ops.len() as u32)
                 .filter(|&i| is_get(&ops[i as usize]))
                 .collect();
@@ -127,7 +134,9 @@ impl Prefixes {
                 };
                 let want = states.text(want);
                 let starts = |p: &KeyOp| match p.step {
-                    Step::Write(v) => p.invoke < get.complete && want.starts_with(states.text(v)),
+                    Step::Write(v) => {
+                        p.invoke < get.complete && want.starts_with(states.text(v))
+                    }
                     _ => false,
                 };
                 let list: Vec<u32> = (0..ops.len() as u32)

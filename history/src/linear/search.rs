@@ -249,7 +249,9 @@ pub(crate) fn search(
                 if let Some(mut next) = next {
                     bits[i / 64] ^= 1 << (i % 64);
                     zobrist ^= zkey[i];
-                    if abstracting && next != state && !observers.observed(next, &bits, ops, states)
+                    if abstracting
+                        && next != state
+                        && !observers.observed(next, &bits, ops, states)
                     {
                         next = UNSEEN;
                     }

@@ -42,8 +42,9 @@ struct RaftClient(BufReader<TcpStream>);
 
 impl Writer for RaftClient {
     fn write(&mut self, key: &str, value: i64) -> bool {
-        let line =
-            format!("{{\"id\":{value},\"op\":\"write\",\"key\":\"{key}\",\"value\":{value}}}\n");
+        let line = format!(
+            "{{\"id\":{value},\"op\":\"write\",\"key\":\"{key}\",\"value\":{value}}}\n"
+        );
         if self.0.get_mut().write_all(line.as_bytes()).is_err() {
             return false;
         }
@@ -118,7 +119,8 @@ fn read_http(conn: &mut BufReader<TcpStream>) -> Option<(u16, Vec<u8>)> {
 }
 
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
         let b = [
@@ -167,7 +169,9 @@ fn measure(name: &str, secs: u64, connect: &(dyn Fn(usize) -> Box<dyn Writer> + 
     let failed: usize = results.iter().map(|r| r.1).sum();
     let mut all: Vec<Duration> = results.into_iter().flat_map(|r| r.0).collect();
     all.sort();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)));
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+    };
     println!(
         "{name:8} {:>9.0} writes/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} ok, {failed} failed, {CLIENTS} clients, {secs} s)",
         all.len() as f64 / secs as f64,

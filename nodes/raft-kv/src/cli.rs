@@ -88,7 +88,8 @@ fn parse_peer(text: &str) -> Result<(NodeId, SocketAddr), Error> {
 }
 
 fn parse_range(text: &str) -> Result<(u64, u64), Error> {
-    let bad = || Error::Config(format!("expected MIN..MAX in milliseconds, found {text:?}"));
+    let bad =
+        || Error::Config(format!("expected MIN..MAX in milliseconds, found {text:?}"));
     let (lo, hi) = text.split_once("..").ok_or_else(bad)?;
     let lo: u64 = lo.trim().parse().map_err(|_| bad())?;
     let hi: u64 = hi.trim().parse().map_err(|_| bad())?;
@@ -256,7 +257,8 @@ mod tests {
             "--peer-addr",
             "127.0.0.1:7201",
         ];
-        let args = Args::try_parse_from(base.iter().chain(extra)).map_err(|e| e.to_string())?;
+        let args =
+            Args::try_parse_from(base.iter().chain(extra)).map_err(|e| e.to_string())?;
         args.validate().map_err(|e| e.to_string())?;
         Ok(args)
     }

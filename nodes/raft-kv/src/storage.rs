@@ -152,7 +152,9 @@ fn read_state(path: &Path) -> Result<HardState, Error> {
             line: err.line(),
             message: format!("expected {{\"term\":N,\"vote\":ID}}, found {err}"),
         }),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(HardState::default()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            Ok(HardState::default())
+        }
         Err(err) => Err(io_err(path)(err)),
     }
 }

@@ -84,7 +84,8 @@ impl Cluster {
         }
         let mut child = cmd.spawn().expect("cannot start raft-kv");
         let stderr = child.stderr.take().unwrap();
-        let (roles, applied, id) = (self.roles.clone(), self.applied.clone(), node.id.clone());
+        let (roles, applied, id) =
+            (self.roles.clone(), self.applied.clone(), node.id.clone());
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let Ok(obs) = serde_json::from_str::<Value>(&line) else {
@@ -135,7 +136,9 @@ impl Cluster {
             .max()?;
         live.into_iter()
             .find_map(|i| match roles.get(&self.nodes[i].id) {
-                Some((term, role)) if role == "leader" && *term == max_term => Some((i, *term)),
+                Some((term, role)) if role == "leader" && *term == max_term => {
+                    Some((i, *term))
+                }
                 _ => None,
             })
     }
@@ -178,7 +181,8 @@ impl Cluster {
         let answer = wait_for(Duration::from_secs(10), || {
             self.request(i, request.clone()).filter(|r| r["ok"] == true)
         });
-        answer.unwrap_or_else(|| panic!("read of {key} through n{} never succeeded", i + 1))
+        answer
+            .unwrap_or_else(|| panic!("read of {key} through n{} never succeeded", i + 1))
             ["value"]
             .clone()
     }

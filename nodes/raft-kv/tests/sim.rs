@@ -11,7 +11,10 @@ const SCHEDULES: u64 = 2000;
 
 /// Runs seeds `range` on two threads; returns the reports or the first
 /// violation with its seed.
-fn run_seeds(range: std::ops::Range<u64>, bugs: &[Bug]) -> Result<Vec<Report>, (u64, Violation)> {
+fn run_seeds(
+    range: std::ops::Range<u64>,
+    bugs: &[Bug],
+) -> Result<Vec<Report>, (u64, Violation)> {
     let bugs = Bugs::of(bugs);
     let halves = [
         (range.start, range.start + (range.end - range.start) / 2),

@@ -259,7 +259,9 @@ impl Reader<'_> {
         let tag = self.token();
         self.skip_blank()?;
         if tag == "#Inf" || tag == "#-Inf" || tag == "#NaN" {
-            return Err(self.error(format!("expected a finite number, found ##{}", &tag[1..])));
+            return Err(
+                self.error(format!("expected a finite number, found ##{}", &tag[1..]))
+            );
         }
         self.nested(|r| r.value().map(|node| Edn::Tagged(tag, Box::new(node))))
     }
@@ -348,7 +350,9 @@ impl Reader<'_> {
             n if n.starts_with('u') && n.len() == 5 => u32::from_str_radix(&n[1..], 16)
                 .ok()
                 .and_then(char::from_u32)
-                .ok_or_else(|| self.error(format!("expected a character, found \\{n}")))?,
+                .ok_or_else(|| {
+                    self.error(format!("expected a character, found \\{n}"))
+                })?,
             n => return Err(self.error(format!("expected a character, found \\{n}"))),
         }))
     }
@@ -365,7 +369,8 @@ impl Reader<'_> {
         }
         let digits = token.trim_start_matches(['+', '-']);
         if digits.starts_with(|c: char| c.is_ascii_digit()) {
-            return number(&token).ok_or_else(|| at(format!("expected a number, found {token}")));
+            return number(&token)
+                .ok_or_else(|| at(format!("expected a number, found {token}")));
         }
         Ok(match token.as_str() {
             "nil" => Edn::Nil,

@@ -39,8 +39,8 @@ impl Core {
 
     fn propose(&mut self, op: KvOp, origin: Origin) {
         let index = self.log.last_index() + 1;
-        let ack_early =
-            self.config.bugs.has(Bug::AckBeforeCommit) && matches!(op, KvOp::Write { .. });
+        let ack_early = self.config.bugs.has(Bug::AckBeforeCommit)
+            && matches!(op, KvOp::Write { .. });
         let entry = Entry {
             term: self.term,
             index,
@@ -118,7 +118,9 @@ impl Core {
     pub(super) fn answer(&mut self, origin: Origin, reply: Reply) {
         match origin {
             Origin::Local(token) => self.out.push(Output::Reply { token, reply }),
-            Origin::Remote(node, token) => self.send(&node, Body::ForwardReply { token, reply }),
+            Origin::Remote(node, token) => {
+                self.send(&node, Body::ForwardReply { token, reply })
+            }
         }
     }
 }

@@ -33,7 +33,9 @@ impl Core {
                 last_index,
                 last_term,
             } => self.handle_pre_vote(msg.from, msg.term, last_index, last_term),
-            Body::PreVoteResp { granted } => self.handle_pre_vote_resp(msg.from, msg.term, granted),
+            Body::PreVoteResp { granted } => {
+                self.handle_pre_vote_resp(msg.from, msg.term, granted)
+            }
             Body::Vote {
                 last_index,
                 last_term,
@@ -45,7 +47,9 @@ impl Core {
                 entries,
                 commit,
                 seq,
-            } => self.handle_append(msg.from, prev_index, prev_term, entries, commit, seq),
+            } => {
+                self.handle_append(msg.from, prev_index, prev_term, entries, commit, seq)
+            }
             Body::AppendResp {
                 success,
                 index,
@@ -131,8 +135,10 @@ impl Core {
         // A node that hears from a live leader refuses, so that a node
         // coming back from a partition cannot depose it.
         let leader_alive = self.role == Role::Leader
-            || (self.leader.is_some() && self.election_elapsed < self.config.election_ticks.0);
-        let granted = term > self.term && !leader_alive && self.log.is_up_to_date(index, last_term);
+            || (self.leader.is_some()
+                && self.election_elapsed < self.config.election_ticks.0);
+        let granted =
+            term > self.term && !leader_alive && self.log.is_up_to_date(index, last_term);
         let msg = Message {
             from: self.config.id.clone(),
             to: from,
@@ -156,8 +162,9 @@ impl Core {
 
     fn handle_vote(&mut self, from: String, last_index: u64, last_term: u64) {
         let free = self.vote.is_none() || self.vote.as_ref() == Some(&from);
-        let granted =
-            free && self.role != Role::Leader && self.log.is_up_to_date(last_index, last_term);
+        let granted = free
+            && self.role != Role::Leader
+            && self.log.is_up_to_date(last_index, last_term);
         if granted {
             self.vote = Some(from.clone());
             self.persist_hard_state();

@@ -271,7 +271,9 @@ impl Core {
         tracing::trace!(node = %self.config.id, ?msg, "receive");
         match msg.body {
             Body::Forward { token, op } => self.handle_forward(msg.from, token, op),
-            Body::ForwardReply { token, reply } => self.out.push(Output::Reply { token, reply }),
+            Body::ForwardReply { token, reply } => {
+                self.out.push(Output::Reply { token, reply })
+            }
             _ => self.step_raft(msg),
         }
         self.report_role();

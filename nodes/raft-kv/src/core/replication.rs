@@ -143,7 +143,13 @@ impl Core {
         self.send(&from, body);
     }
 
-    pub(super) fn handle_append_resp(&mut self, from: String, success: bool, index: u64, seq: u64) {
+    pub(super) fn handle_append_resp(
+        &mut self,
+        from: String,
+        success: bool,
+        index: u64,
+        seq: u64,
+    ) {
         if self.role != Role::Leader {
             return;
         }

@@ -110,7 +110,8 @@ pub fn parse_line(bytes: &[u8]) -> Result<(u64, KvOp), (Option<u64>, String)> {
                 Err((None, _)) => None,
             };
             let column = err.valid_up_to() + 1;
-            let message = format!("expected UTF-8, found an invalid byte at column {column}");
+            let message =
+                format!("expected UTF-8, found an invalid byte at column {column}");
             Err((id, message))
         }
     }
@@ -207,7 +208,8 @@ mod tests {
     #[test]
     fn parses_requests_and_rejects_bad_ones_with_their_id() {
         let (id, op) =
-            parse_request(r#"{"id": 3, "op": "cas", "key": "k", "from": 1, "to": 2}"#).unwrap();
+            parse_request(r#"{"id": 3, "op": "cas", "key": "k", "from": 1, "to": 2}"#)
+                .unwrap();
         assert_eq!(id, 3);
         assert_eq!(
             op,
@@ -217,7 +219,8 @@ mod tests {
                 to: 2
             }
         );
-        let (id, message) = parse_request(r#"{"id": 4, "op": "delete", "key": "k"}"#).unwrap_err();
+        let (id, message) =
+            parse_request(r#"{"id": 4, "op": "delete", "key": "k"}"#).unwrap_err();
         assert_eq!(id, Some(4));
         assert!(message.contains("expected op"), "{message}");
     }

@@ -241,7 +241,9 @@ impl Shell {
                         waiter.answer(&reply);
                     }
                 }
-                Output::Role { term, role, leader } => self.observe_role(term, role, leader),
+                Output::Role { term, role, leader } => {
+                    self.observe_role(term, role, leader)
+                }
                 Output::Applied {
                     index,
                     term,
@@ -320,7 +322,8 @@ mod tests {
             body: Body::Forward { token: 5, op },
         });
         let answer: Value = serde_json::from_str(&answers.try_recv().unwrap()).unwrap();
-        let expected = json!({"id": 5, "ok": false, "error": "not-leader", "definite": true});
+        let expected =
+            json!({"id": 5, "ok": false, "error": "not-leader", "definite": true});
         assert_eq!(answer, expected);
         assert!(shell.waiting.is_empty());
     }

@@ -81,7 +81,8 @@ async fn outbound(
     let mut backoff = Duration::from_millis(20);
     let mut failing = Failing::default();
     loop {
-        let connect = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(&addr));
+        let connect =
+            tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(&addr));
         let Some(result) = discarding(connect, &mut rx, &events).await else {
             return;
         };
@@ -137,7 +138,10 @@ async fn discarding<F: std::future::Future>(
 }
 
 /// Writes messages until the queue closes (Ok) or the connection fails.
-async fn send_all(stream: TcpStream, rx: &mut mpsc::Receiver<Message>) -> std::io::Result<()> {
+async fn send_all(
+    stream: TcpStream,
+    rx: &mut mpsc::Receiver<Message>,
+) -> std::io::Result<()> {
     let (mut reader, writer) = stream.into_split();
     let mut writer = BufWriter::new(writer);
     let mut scratch = [0u8; 64];
@@ -160,7 +164,10 @@ async fn send_all(stream: TcpStream, rx: &mut mpsc::Receiver<Message>) -> std::i
     }
 }
 
-async fn write_line<W: AsyncWriteExt + Unpin>(w: &mut W, msg: &Message) -> std::io::Result<()> {
+async fn write_line<W: AsyncWriteExt + Unpin>(
+    w: &mut W,
+    msg: &Message,
+) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(msg).unwrap_or_default();
     line.push(b'\n');
     w.write_all(&line).await
@@ -247,7 +254,8 @@ mod tests {
         let mut up = false;
         for _ in 0..50 {
             link.send(probe()).await.unwrap();
-            let next = tokio::time::timeout(Duration::from_millis(100), lines.next_line());
+            let next =
+                tokio::time::timeout(Duration::from_millis(100), lines.next_line());
             if let Ok(line) = next.await {
                 assert!(line.unwrap().is_some(), "the link closed");
                 up = true;

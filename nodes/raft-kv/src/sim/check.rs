@@ -85,7 +85,8 @@ impl Checker {
         for (i, (a, log_a)) in logs.iter().enumerate() {
             for (b, log_b) in &logs[i + 1..] {
                 let common = log_a.len().min(log_b.len());
-                let Some(last_match) = (0..common).rev().find(|&k| log_a[k].term == log_b[k].term)
+                let Some(last_match) =
+                    (0..common).rev().find(|&k| log_a[k].term == log_b[k].term)
                 else {
                     continue;
                 };
@@ -121,22 +122,28 @@ impl Checker {
         }
         fn written(op: &ClientOp) -> Option<(&String, i64, u64)> {
             match (&op.op, &op.completed) {
-                (KvOp::Write { key, value }, Some((t, Reply::Done))) => Some((key, *value, *t)),
-                (KvOp::Cas { key, to, .. }, Some((t, Reply::Done))) => Some((key, *to, *t)),
+                (KvOp::Write { key, value }, Some((t, Reply::Done))) => {
+                    Some((key, *value, *t))
+                }
+                (KvOp::Cas { key, to, .. }, Some((t, Reply::Done))) => {
+                    Some((key, *to, *t))
+                }
                 _ => None,
             }
         }
         for op in history {
             if let Some((key, value, _)) = written(op) {
                 if !position.contains_key(&(key.as_str(), value)) {
-                    let detail = format!("{key}={value} was acknowledged but is not committed");
+                    let detail =
+                        format!("{key}={value} was acknowledged but is not committed");
                     self.fail("lost-write", detail);
                     return;
                 }
             }
         }
         for read in history {
-            let (KvOp::Read { key }, Some((_, Reply::Value(value)))) = (&read.op, &read.completed)
+            let (KvOp::Read { key }, Some((_, Reply::Value(value)))) =
+                (&read.op, &read.completed)
             else {
                 continue;
             };

@@ -97,7 +97,9 @@ impl Sim {
         let mut best: Option<(u64, usize)> = None;
         for (i, node) in self.nodes.iter().enumerate() {
             if let Some(core) = &node.core {
-                if core.role() == Role::Leader && best.is_none_or(|(t, _)| core.term() > t) {
+                if core.role() == Role::Leader
+                    && best.is_none_or(|(t, _)| core.term() > t)
+                {
                     best = Some((core.term(), i));
                 }
             }
