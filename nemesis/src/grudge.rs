@@ -103,6 +103,17 @@ impl Grudge {
         self.drops.len()
     }
 
+    /// Checks that the grudge is about a cluster of `n` nodes.
+    pub fn expect_nodes(&self, n: usize) -> crate::Result<()> {
+        if self.len() == n {
+            return Ok(());
+        }
+        Err(crate::Error::Invalid(format!(
+            "grudge covers {} nodes; expected {n}",
+            self.len()
+        )))
+    }
+
     /// True when there are no nodes.
     pub fn is_empty(&self) -> bool {
         self.drops.is_empty()

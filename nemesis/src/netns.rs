@@ -206,13 +206,7 @@ impl Network for NetnsNet {
     }
 
     fn partition(&self, grudge: &Grudge) -> Result<()> {
-        if grudge.len() != self.n {
-            return Err(Error::Invalid(format!(
-                "grudge covers {} nodes; expected {}",
-                grudge.len(),
-                self.n
-            )));
-        }
+        grudge.expect_nodes(self.n)?;
         for node in 0..self.n {
             let mut script = "flush chain inet faultline input\n".to_string();
             let sources: Vec<String> = grudge

@@ -258,13 +258,7 @@ impl Network for ProxyNet {
     }
 
     fn partition(&self, grudge: &Grudge) -> Result<()> {
-        if grudge.len() != self.n {
-            return Err(Error::Invalid(format!(
-                "grudge covers {} nodes; expected {}",
-                grudge.len(),
-                self.n
-            )));
-        }
+        grudge.expect_nodes(self.n)?;
         for from in 0..self.n {
             for to in 0..self.n {
                 if let Some(link) = self.link(from, to) {

@@ -13,6 +13,16 @@ pub struct Invocation {
     pub value: Value,
 }
 
+impl Invocation {
+    pub fn new(f: &str, key: &str, value: Value) -> Self {
+        Invocation {
+            f: f.into(),
+            key: key.into(),
+            value,
+        }
+    }
+}
+
 /// How an operation ended, as the history records it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Completion {

@@ -257,11 +257,7 @@ mod tests {
     use super::*;
 
     fn inv(f: &str, value: Value) -> Invocation {
-        Invocation {
-            f: f.into(),
-            key: "k1".into(),
-            value,
-        }
+        Invocation::new(f, "k1", value)
     }
 
     #[test]

@@ -73,11 +73,7 @@ mod tests {
     use serde_json::json;
 
     fn inv(f: &str, value: Value) -> Invocation {
-        Invocation {
-            f: f.into(),
-            key: "k1".into(),
-            value,
-        }
+        Invocation::new(f, "k1", value)
     }
 
     #[tokio::test]

@@ -135,11 +135,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     fn inv(f: &str, value: Value) -> Invocation {
-        Invocation {
-            f: f.into(),
-            key: "k1".into(),
-            value,
-        }
+        Invocation::new(f, "k1", value)
     }
 
     #[test]
