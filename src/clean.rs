@@ -33,7 +33,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         println!("{verb} {}", line.trim_end_matches(" (dry run)"));
     }
     for line in &report.failed {
-        eprintln!("failed {line}");
+        eprintln!("not removed: {line}");
     }
     if report.removed.is_empty() && report.failed.is_empty() {
         println!("nothing to clean in {}", registry::state_dir().display());

@@ -207,9 +207,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         for n in 0..args.test_count {
             let config = args.config(first_seed.wrapping_add(u64::from(n)))?;
             println!(
-                "faultline test: {} with {} nodes, seed {}, faults: {}",
+                "faultline test: {} with {} node{}, seed {}, faults: {}",
                 target.name,
                 config.nodes,
+                if config.nodes == 1 { "" } else { "s" },
                 config.seed,
                 kinds_text(&config)
             );
