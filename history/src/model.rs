@@ -151,11 +151,6 @@ impl States {
         id
     }
 
-    /// The id of a text interned before, if it was.
-    pub(crate) fn id(&self, text: &str) -> Option<u32> {
-        self.ids.get(text).copied()
-    }
-
     /// The text of an id.
     pub(crate) fn text(&self, id: u32) -> &str {
         &self.texts[id as usize]

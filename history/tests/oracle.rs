@@ -233,12 +233,22 @@ fn agree(model: ModelKind, history: &[Op]) -> Result<(), TestCaseError> {
     );
     for key in &report.keys {
         if let Some(c) = &key.counterexample {
-            // The evidence is itself not linearizable.
+            // The evidence is itself not linearizable, its context taken as
+            // unknown.
+            let mut evidence = c.ops.clone();
+            evidence.extend(c.context.iter().map(|op| Op {
+                kind: match op.kind {
+                    OpType::Invoke => OpType::Invoke,
+                    _ => OpType::Info,
+                },
+                ..op.clone()
+            }));
+            evidence.sort_by_key(|op| op.index);
             prop_assert_eq!(
-                oracle(&c.ops, model),
+                oracle(&evidence, model),
                 Verdict::Invalid,
                 "evidence: {:#?}",
-                c.ops
+                evidence
             );
             let stuck = c.ops.iter().any(|op| c.stuck.contains(&op.index));
             prop_assert!(stuck, "the stuck operation is part of the evidence");

@@ -12,6 +12,8 @@ use std::io::Write as _;
 const KEYS_SHOWN: usize = 20;
 /// Widest cell of the evidence table; longer values are cut short with `…`.
 const CELL_WIDTH: usize = 40;
+/// Most history entries of a counterexample's context shown.
+const CONTEXT_SHOWN: usize = 20;
 
 /// Writes `text` to stdout. A reader that went away (`| head`) is not an
 /// error: the output stops and the verdict's exit code stands.
@@ -92,11 +94,27 @@ fn counterexample(out: &mut String, c: &Counterexample) {
         1 => " (the key's 1 other operation left out)".to_string(),
         n => format!(" (the key's {n} other operations left out)"),
     };
+    let with = if c.context.is_empty() {
+        ""
+    } else {
+        ", with those below taken as unknown,"
+    };
     let _ = writeln!(
         out,
-        "    smallest set of operations that is not linearizable{left_out}:"
+        "    smallest set of operations that{with} is not linearizable{left_out}:"
     );
     table(out, &c.ops, &c.stuck);
+    if !c.context.is_empty() {
+        let _ = writeln!(
+            out,
+            "    taken as unknown (they may or may not have taken effect):"
+        );
+        table(out, &c.context[..c.context.len().min(CONTEXT_SHOWN)], &[]);
+        if c.context.len() > CONTEXT_SHOWN {
+            let more = c.context.len() - CONTEXT_SHOWN;
+            let _ = writeln!(out, "      ... {more} more entries (see --json)");
+        }
+    }
     let stuck: Vec<String> = c.stuck.iter().map(u64::to_string).collect();
     if !stuck.is_empty() {
         let _ = writeln!(out, "    could not place: index {}", stuck.join(", "));

@@ -11,6 +11,7 @@ use super::model::{self, compact};
 use super::timeline;
 use history::election::{Evidence, Regression, SplitBrain};
 use history::linear::Counterexample;
+use history::OpType;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write;
@@ -173,10 +174,21 @@ pub fn split_terms(splits: &[SplitBrain]) -> BTreeSet<u64> {
     splits.iter().map(|s| s.term).collect()
 }
 
+/// Longest context (history entries) drawn with a counterexample.
+const CONTEXT_DRAWN: usize = 40;
+
 /// A counterexample: its explanation, its operations on a zoomed timeline
 /// with the stuck one marked, and the states the model could be in.
 pub fn render_counterexample(key: &str, cx: &Counterexample) -> String {
-    let spans = model::spans(&cx.ops);
+    // The context (operations taken as unknown) is drawn lighter, when it
+    // is short enough to read.
+    let mut entries = cx.ops.clone();
+    if cx.context.len() <= CONTEXT_DRAWN {
+        entries.extend(cx.context.iter().cloned());
+        entries.sort_by_key(|op| op.index);
+    }
+    let context: HashSet<u64> = cx.context.iter().map(|op| op.index).collect();
+    let spans = model::spans(&entries);
     let stuck: HashSet<u64> = cx.stuck.iter().copied().collect();
     let mut html = String::new();
     let _ = write!(
@@ -216,6 +228,22 @@ pub fn render_counterexample(key: &str, cx: &Counterexample) -> String {
         "operations of the counterexample",
         scale,
     );
+    if !cx.context.is_empty() {
+        let _ = write!(
+            html,
+            "<p class=\"note\">{} operations are taken as of unknown outcome \
+                (they may or may not have taken effect){}.</p>",
+            cx.context
+                .iter()
+                .filter(|op| op.kind == OpType::Invoke)
+                .count(),
+            if cx.context.len() <= CONTEXT_DRAWN {
+                "; they are drawn lighter"
+            } else {
+                "; they are listed in results.json"
+            }
+        );
+    }
     relative_axis(&mut svg, scale, first, 2.0, bottom);
     for (i, span) in spans.iter().enumerate() {
         let y = 6.0 + i as f64 * row + 2.0;
@@ -229,7 +257,12 @@ pub fn render_counterexample(key: &str, cx: &Counterexample) -> String {
             if is_stuck { "stuck → " } else { "" },
             span.process
         );
-        let mark = if is_stuck { " cx stuck" } else { " cx" };
+        let in_context = context.contains(&span.invoke_index);
+        let mark = match (is_stuck, in_context) {
+            (true, _) => " cx stuck",
+            (false, true) => " cx ctx",
+            (false, false) => " cx",
+        };
         timeline::draw_span(&mut svg, scale, span, y, mark, false);
         // The description goes right of the bar, else left of it, else inside.
         let text = span.describe();
@@ -247,7 +280,7 @@ pub fn render_counterexample(key: &str, cx: &Counterexample) -> String {
             svg,
             "<text class=\"oplabel{}{inside}\" x=\"{x:.1}\" y=\"{:.1}\" \
                 text-anchor=\"{anchor}\">{}</text>",
-            if is_stuck { " stuck" } else { "" },
+            mark.trim_start_matches(" cx"),
             y + timeline::BAR - 1.0,
             esc(&text)
         );
@@ -278,6 +311,8 @@ pub fn render_counterexample(key: &str, cx: &Counterexample) -> String {
     for span in &spans {
         let class = if stuck.contains(&span.invoke_index) {
             " class=\"stuck\""
+        } else if context.contains(&span.invoke_index) {
+            " class=\"ctx\""
         } else {
             ""
         };

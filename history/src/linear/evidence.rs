@@ -1,28 +1,32 @@
-//! Evidence for a key that is not linearizable: a minimal set of its
-//! operations that is still not linearizable, the operation that could not be
-//! placed, and the states the model could be in just before it.
+//! Evidence for a key that is not linearizable: a small history that is
+//! still not linearizable and follows from the key's own, the operation that
+//! could not be placed, and the states the model could be in just before it.
 //!
-//! Shrinking removes operations, in chunks halving down to single
-//! operations, and keeps a removal whenever what is left is still not
-//! linearizable. Every candidate explains itself: a read or cas that
-//! observed a value only removed operations could have written goes too
-//! (a read of a value no operation of the key wrote stays: it is the
-//! anomaly). So the core reads like a classic anomaly, a stale read or a
-//! get no order of the appends can produce, and the states before the stuck
-//! operation are those of the core alone. Single steps repeat until none
-//! succeeds; shrinking stops early at its time or memory budget and says
-//! which.
+//! Shrinking only weakens the history, with moves that keep a linearizable
+//! history linearizable: a completed read is removed (it changes no state),
+//! and a completed write, cas or append becomes unknown (it may take effect
+//! at any point after its invocation, or never: the original order is still
+//! one of the allowed ones). Operations of unknown outcome stay, except those
+//! invoked after every completed operation (they can always go last). So the
+//! weakened history is not linearizable only because the original is not,
+//! and the operations it keeps complete are the core of the anomaly, read
+//! against the unknown ones around them. Moves are tried on chunks halving
+//! down to single operations until none succeeds; shrinking stops early at
+//! its time or memory budget and says which. Undoing a move is sound too:
+//! the last write before the stuck operation is put back as it completed
+//! when that narrows the states before it.
 
 use super::search::{search, Budget, KeyHistory, KeyOp, Outcome, Recorder, OPEN};
 use super::Counterexample;
 use crate::model::{ModelKind, States, Step};
 use crate::op::{Op, OpType, Process};
 use crate::pair::Operation;
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 /// Bytes each search of the shrinking may use.
 const SHRINK_MEMORY: usize = 4 << 20;
+/// Most operations of unknown outcome a counterexample lists as context.
+const CONTEXT: usize = 50;
 
 /// What shrinking needs to know about the key and the whole check.
 pub(crate) struct Shrink<'a> {
@@ -56,7 +60,7 @@ impl Shrink<'_> {
             memory: self.budget.memory.min(SHRINK_MEMORY),
             configurations: usize::MAX,
         };
-        let (core, mut stopped) = shrink(h, states, &budget);
+        let (mut moved, mut stopped) = shrink(h, states, &budget);
         if stopped.is_some() && Instant::now() >= deadline {
             // The search's own figure is that of its last search.
             stopped = Some(format!(
@@ -64,10 +68,10 @@ impl Shrink<'_> {
                 (deadline - started).as_secs_f64()
             ));
         }
-        let small = subset(h, &core);
+        let mut small = weaken(h, &moved);
         let mut recorder = Recorder::default();
-        // The core is known not to be linearizable; this search only
-        // records where it gets stuck, within a fresh allowance.
+        // The weakened history is known not to be linearizable; this search
+        // only records where it gets stuck, within a fresh allowance.
         let again = Budget {
             deadline: Some(Instant::now() + allowance)
                 .min(self.budget.deadline.or(Some(deadline + allowance))),
@@ -75,9 +79,30 @@ impl Shrink<'_> {
             ..budget
         };
         search(&small, states, &again, Some(&mut recorder));
+        if let Some(last) = recorder.stuck.and_then(|s| pin(h, &moved, small.ops[s])) {
+            // Undoing a move keeps the history not linearizable (weakening
+            // is monotone), and the last write before the stuck operation
+            // narrows the states before it.
+            moved[last] = false;
+            small = weaken(h, &moved);
+            recorder = Recorder::default();
+            search(&small, states, &again, Some(&mut recorder));
+        }
         let mut c = self.explain(&small, states, &recorder, stopped);
-        c.omitted = h.ops.len() - small.ops.len();
+        c.omitted += h.ops.len() - small.ops.len();
         c
+    }
+
+    /// The history entries (invocation and completion) of `ops`, in order.
+    fn entries<'o>(&self, ops: impl Iterator<Item = &'o KeyOp>) -> Vec<Op> {
+        let mut positions: Vec<usize> = Vec::new();
+        for op in ops {
+            let operation = &self.operations[op.source as usize];
+            positions.push(operation.invoke);
+            positions.extend(operation.complete.or_else(|| self.info_entry(operation)));
+        }
+        positions.sort_unstable();
+        positions.iter().map(|&p| self.history[p].clone()).collect()
     }
 
     fn explain(
@@ -87,39 +112,68 @@ impl Shrink<'_> {
         r: &Recorder,
         stopped: Option<String>,
     ) -> Counterexample {
-        let mut positions: Vec<usize> = Vec::new();
-        for op in &h.ops {
-            let operation = &self.operations[op.source as usize];
-            positions.push(operation.invoke);
-            positions.extend(operation.complete.or_else(|| self.info_entry(operation)));
-        }
-        positions.sort_unstable();
-        let ops = positions.iter().map(|&p| self.history[p].clone()).collect();
-
+        let ops = self.entries(h.ops.iter().filter(|op| op.complete != OPEN));
+        let seen: &[u32] = match r.stuck {
+            Some(stuck) => r.states.get(stuck).map_or(&[], |s| s.as_slice()),
+            None => &[],
+        };
+        let (context, omitted) = self.context(h, seen, r.stuck);
         let Some(stuck) = r.stuck else {
             return Counterexample {
                 ops,
+                context,
                 stuck: Vec::new(),
                 states: Vec::new(),
                 explanation: "no order of these operations is legal".into(),
-                omitted: 0,
+                omitted,
             };
         };
-        let seen: &[u32] = r.states.get(stuck).map_or(&[], |s| s.as_slice());
         let stuck_op = &h.ops[stuck];
         let operation = &self.operations[stuck_op.source as usize];
-        let mut explanation = self.sentence(stuck_op, operation, seen, states);
+        let mut explanation = self.sentence(h, stuck_op, operation, seen, states);
         if let Some(reason) = stopped {
             explanation +=
                 &format!(" (shrinking stopped: {reason}; this set may not be minimal)");
         }
         Counterexample {
             ops,
+            context,
             stuck: vec![self.history[operation.invoke].index],
             states: sorted(seen.iter().map(|&s| states.to_json(s)).collect()),
             explanation,
-            omitted: 0,
+            omitted,
         }
+    }
+
+    /// The entries of at most [`CONTEXT`] operations of unknown outcome in
+    /// `h`, and how many more there are: first those that write one of the
+    /// states `seen`, then those invoked closest before the stuck operation
+    /// completed.
+    fn context(
+        &self,
+        h: &KeyHistory,
+        seen: &[u32],
+        stuck: Option<usize>,
+    ) -> (Vec<Op>, usize) {
+        let end = stuck.map_or(u32::MAX, |s| h.ops[s].complete);
+        let mut open: Vec<&KeyOp> =
+            h.ops.iter().filter(|op| op.complete == OPEN).collect();
+        let rank = |op: &KeyOp| {
+            let writes_seen = match op.step {
+                Step::Write(v) | Step::Cas(_, v) => seen.contains(&v),
+                _ => false,
+            };
+            let distance = if op.invoke < end {
+                end - op.invoke
+            } else {
+                u32::MAX
+            };
+            (!writes_seen, distance)
+        };
+        open.sort_by_key(|op| rank(op));
+        let omitted = open.len().saturating_sub(CONTEXT);
+        open.truncate(CONTEXT);
+        (self.entries(open.into_iter()), omitted)
     }
 
     /// The `info` completion of an operation whose outcome is unknown, if
@@ -132,8 +186,28 @@ impl Shrink<'_> {
         })
     }
 
+    /// The last two operations of `h` that change the state and completed
+    /// (and were not weakened) before `op` was invoked, as `f input`.
+    fn before(&self, h: &KeyHistory, op: &KeyOp) -> Vec<String> {
+        let mut done: Vec<&KeyOp> = h
+            .ops
+            .iter()
+            .filter(|o| o.complete < op.invoke && !matches!(o.step, Step::Read(_)))
+            .collect();
+        done.sort_by_key(|o| o.complete);
+        let last = &done[done.len().saturating_sub(2)..];
+        last.iter()
+            .map(|o| {
+                let operation = &self.operations[o.source as usize];
+                let input = short(&operation.input.to_string());
+                format!("{} {input}", operation.f)
+            })
+            .collect()
+    }
+
     fn sentence(
         &self,
+        h: &KeyHistory,
         op: &KeyOp,
         operation: &Operation,
         seen: &[u32],
@@ -154,13 +228,17 @@ impl Shrink<'_> {
                 list.join(" or ")
             )
         };
+        let could = match self.before(h, op).as_slice() {
+            [] => could,
+            done => format!("after {} completed {could}", done.join(" and ")),
+        };
         let f = &operation.f;
         match op.step {
             Step::Read(v) => {
-                format!("{f}{place} returned {} but {could}", show(states, v))
+                format!("{f}{place} returned {}, but {could}", show(states, v))
             }
             Step::Cas(from, to) if op.complete != OPEN => format!(
-                "cas{place} from {} to {} succeeded but {could}",
+                "cas{place} from {} to {} succeeded, but {could}",
                 show(states, from),
                 show(states, to)
             ),
@@ -200,146 +278,78 @@ fn sorted(mut states: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
     states
 }
 
-/// The operations of `h` in `core`; the others are removed.
-fn subset(h: &KeyHistory, core: &[bool]) -> KeyHistory {
-    let ops = h.ops.iter().zip(core).filter(|(_, &kept)| kept);
+/// `h` with the moves of shrinking made: each operation marked in `moved`
+/// is removed if it is a read and becomes unknown otherwise. Reads of
+/// unknown outcome go too, and unknown operations invoked after every
+/// completed one (they can always take effect last, or never).
+fn weaken(h: &KeyHistory, moved: &[bool]) -> KeyHistory {
+    let ops: Vec<KeyOp> = h
+        .ops
+        .iter()
+        .zip(moved)
+        .filter_map(|(op, &moved)| match op.step {
+            Step::Read(_) if moved || op.complete == OPEN => None,
+            _ if moved => Some(KeyOp {
+                complete: OPEN,
+                ..*op
+            }),
+            _ => Some(*op),
+        })
+        .collect();
+    let last = ops
+        .iter()
+        .filter(|op| op.complete != OPEN)
+        .map(|op| op.complete)
+        .max();
+    let ops = ops
+        .into_iter()
+        .filter(|op| op.complete != OPEN || last.is_some_and(|l| op.invoke < l))
+        .collect();
     KeyHistory {
-        ops: ops.map(|(op, _)| *op).collect(),
+        ops,
         initial: h.initial,
     }
 }
 
-/// Which values a set of operations can explain: the initial state, what
-/// its writes and cas write and, for kv, those followed by its appends.
-struct Writers {
-    kv: bool,
-    values: HashSet<u32>,
-    pieces: HashSet<u32>,
-    /// The lengths of the pieces' texts, each once.
-    lengths: Vec<usize>,
+/// The weakened operation of `h` that completed last before `stuck` was
+/// invoked, if it completed after every operation kept complete that
+/// changes the state: kept as it completed, it pins the state before `stuck`.
+fn pin(h: &KeyHistory, moved: &[bool], stuck: KeyOp) -> Option<usize> {
+    let writes = |i: &usize| {
+        let op = h.ops[*i];
+        op.complete < stuck.invoke && !matches!(op.step, Step::Read(_))
+    };
+    let last = (0..h.ops.len())
+        .filter(|i| moved[*i] && writes(i))
+        .max_by_key(|&i| h.ops[i].complete)?;
+    let kept = (0..h.ops.len())
+        .filter(|i| !moved[*i] && writes(i))
+        .map(|i| h.ops[i].complete)
+        .max();
+    kept.is_none_or(|k| k < h.ops[last].complete)
+        .then_some(last)
 }
 
-impl Writers {
-    fn of(h: &KeyHistory, kept: &[bool], kv: bool) -> Writers {
-        let mut w = Writers {
-            kv,
-            values: [h.initial].into(),
-            pieces: HashSet::new(),
-            lengths: Vec::new(),
-        };
-        for (op, _) in h.ops.iter().zip(kept).filter(|(_, &k)| k) {
-            match op.step {
-                Step::Write(v) | Step::Cas(_, v) => {
-                    w.values.insert(v);
-                }
-                Step::Append(v) => {
-                    w.pieces.insert(v);
-                }
-                Step::Read(_) => {}
-            }
-        }
-        w
-    }
-
-    /// Ready for [`Writers::explain`]: the lengths of the pieces.
-    fn measured(mut self, states: &States) -> Writers {
-        let mut lengths: Vec<usize> =
-            self.pieces.iter().map(|&p| states.text(p).len()).collect();
-        lengths.sort_unstable();
-        lengths.dedup();
-        lengths.retain(|&l| l > 0);
-        self.lengths = lengths;
-        self
-    }
-
-    /// Whether `value` is a written value or, for kv, one followed by
-    /// appended pieces.
-    fn explain(&self, value: u32, states: &States) -> bool {
-        if self.values.contains(&value) {
-            return true;
-        }
-        if !self.kv {
-            return false;
-        }
-        let text = states.text(value);
-        // reach[i]: text[..i] is a written value followed by pieces.
-        let mut reach = vec![false; text.len() + 1];
-        for &v in &self.values {
-            let t = states.text(v);
-            if text.starts_with(t) {
-                reach[t.len()] = true;
-            }
-        }
-        for i in 0..text.len() {
-            if !reach[i] {
-                continue;
-            }
-            for &l in &self.lengths {
-                let piece = text.get(i..i + l).and_then(|p| states.id(p));
-                if piece.is_some_and(|p| self.pieces.contains(&p)) {
-                    reach[i + l] = true;
-                }
-            }
-        }
-        reach[text.len()]
-    }
-}
-
-/// The value an operation observes: what a read returned, what a cas
-/// found.
-fn observed(step: Step) -> Option<u32> {
-    match step {
-        Step::Read(v) | Step::Cas(v, _) => Some(v),
-        _ => None,
-    }
-}
-
-/// Makes `kept` explain itself: drops every read and cas that observed a
-/// value the kept operations cannot have written, unless no operation of
-/// the key can (then the observation is the anomaly itself).
-fn close(h: &KeyHistory, kept: &mut [bool], whole: &Writers, states: &States) {
-    loop {
-        let writers = Writers::of(h, kept, whole.kv).measured(states);
-        let mut dropped = false;
-        for (i, op) in h.ops.iter().enumerate() {
-            let Some(v) = observed(op.step).filter(|_| kept[i]) else {
-                continue;
-            };
-            if !writers.explain(v, states) && whole.explain(v, states) {
-                kept[i] = false;
-                dropped = true;
-            }
-        }
-        if !dropped {
-            return;
-        }
-    }
-}
-
-/// The core (a subset of the operations that explains itself and is not
-/// linearizable), and why shrinking stopped early, if it did: removing any
-/// one more operation (with what only it explained) makes the core
-/// linearizable.
+/// The moves of shrinking (see [`weaken`]) that leave `h` not linearizable,
+/// greedily until no single further move does, and why shrinking stopped
+/// early, if it did.
 fn shrink(
     h: &KeyHistory,
     states: &mut States,
     budget: &Budget,
 ) -> (Vec<bool>, Option<String>) {
-    let kv = states.kind() == ModelKind::Kv;
-    let all = vec![true; h.ops.len()];
-    let whole = Writers::of(h, &all, kv).measured(states);
-    let mut core = all;
+    let mut moved = vec![false; h.ops.len()];
     // Each search gets its own memory on top of the states interned so far.
-    let try_core = |candidate: &[bool], states: &mut States| {
+    let try_moves = |candidate: &[bool], states: &mut States| {
         let fresh = Budget {
             memory: budget.memory + states.bytes(),
             ..*budget
         };
-        search(&subset(h, candidate), states, &fresh, None)
+        search(&weaken(h, candidate), states, &fresh, None)
     };
 
     // Operations invoked after the search got stuck rarely matter: try
-    // removing them all at once first. The recording search merges no
+    // weakening them all at once first. The recording search merges no
     // states, so it may run out where the others do not; it is only a hint.
     let mut recorder = Recorder::default();
     let fresh = Budget {
@@ -352,37 +362,37 @@ fn shrink(
         .filter(|_| recorded == Outcome::NotLinearizable)
     {
         let horizon = h.ops[stuck].complete;
-        let mut candidate: Vec<bool> =
-            h.ops.iter().map(|op| op.invoke < horizon).collect();
-        close(h, &mut candidate, &whole, states);
-        if try_core(&candidate, states) == Outcome::NotLinearizable {
-            core = candidate;
+        let candidate: Vec<bool> = h.ops.iter().map(|op| op.invoke > horizon).collect();
+        if try_moves(&candidate, states) == Outcome::NotLinearizable {
+            moved = candidate;
         }
     }
     let mut chunk = h.ops.len().div_ceil(2).max(1);
     loop {
-        let mut removed_some = false;
-        let kept: Vec<usize> = (0..core.len()).filter(|&i| core[i]).collect();
-        let mut end = kept.len();
+        let mut moved_some = false;
+        // Operations that a move still changes: completed ones not moved.
+        let open: Vec<usize> = (0..h.ops.len())
+            .filter(|&i| !moved[i] && h.ops[i].complete != OPEN)
+            .collect();
+        let mut end = open.len();
         while end > 0 {
             let start = end.saturating_sub(chunk);
-            let mut candidate = core.clone();
-            for &i in &kept[start..end] {
-                candidate[i] = false;
+            let mut candidate = moved.clone();
+            for &i in &open[start..end] {
+                candidate[i] = true;
             }
-            close(h, &mut candidate, &whole, states);
-            match try_core(&candidate, states) {
+            match try_moves(&candidate, states) {
                 Outcome::NotLinearizable => {
-                    core = candidate;
-                    removed_some = true;
+                    moved = candidate;
+                    moved_some = true;
                 }
                 Outcome::Linearizable => {}
-                Outcome::Unknown(reason) => return (core, Some(reason)),
+                Outcome::Unknown(reason) => return (moved, Some(reason)),
             }
             end = start;
         }
-        if chunk == 1 && !removed_some {
-            return (core, None);
+        if chunk == 1 && !moved_some {
+            return (moved, None);
         }
         chunk = (chunk / 2).max(1);
     }

@@ -19,13 +19,17 @@
 //! put can come first. When the whole key is slow, its growing prefixes are searched too;
 //! a prefix that is not linearizable settles the key.
 //!
-//! When a key is not linearizable, [`check`] shrinks it to a core
-//! (`evidence.rs`): a subset of its operations that is not linearizable on
-//! its own and explains itself (every value it observes, one of its
-//! operations wrote); removing any one more operation makes it
-//! linearizable. The core is reported with the operation that could not be
-//! placed and the states the model could be in just before it, computed
-//! from the core alone. [`decide`] skips this and gives verdicts only.
+//! When a key is not linearizable, [`check`] shrinks it (`evidence.rs`) by
+//! moves that keep a linearizable history linearizable: a completed read is
+//! removed, a completed write, cas or append becomes unknown (it may take
+//! effect after its invocation, or never). What is left is still not
+//! linearizable, so it is sound evidence: its completed operations are the
+//! core of the anomaly and its unknown ones the context, and one more move
+//! makes it linearizable (but for the last write before the stuck
+//! operation, kept as it completed when shrinking weakened it, because it
+//! pins the state there; undoing a move is always sound). It is reported with the operation that could not
+//! be placed and the states the model could be in just before it, with the
+//! context taken as unknown. [`decide`] skips this and gives verdicts only.
 //!
 //! # Limits
 //!
@@ -45,11 +49,9 @@
 //!   budget (20 times the first search, between 1 and 4 s per key) or a
 //!   4 MiB memo per search, and then says which and that the set may not
 //!   be minimal.
-//! * The core is not linearizable by itself; the verdict of the key comes
-//!   from the search of all its operations. A core with some operations
-//!   removed can, in rare histories, fail where the removed ones would have
-//!   helped (a later write of the same value), so read the core as the
-//!   shape of the anomaly, and the verdict as the proof.
+//! * Context operations invoked after every core operation completed are
+//!   left out (they can always take effect last), and at most 50 are
+//!   listed; `omitted` counts the rest.
 //! * The search runs each key on one thread; a single huge key does not use
 //!   the other cores.
 
@@ -139,24 +141,35 @@ pub struct KeyReport {
 }
 
 /// Evidence that a key is not linearizable.
+///
+/// It comes from the key's history by moves that keep a linearizable
+/// history linearizable: completed reads removed, completed writes, cas and
+/// appends made unknown. `ops` and `context` together, with the operations
+/// of `context` taken as unknown (they may have taken effect or not), are
+/// not linearizable; so neither is the key.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Counterexample {
     /// The history entries (invocation and completion, original indices) of
-    /// a minimal set of the key's operations that is not linearizable on its
-    /// own and explains itself: every value a read or cas in it observed was
-    /// written by one of its operations (or is the initial state, or was
-    /// written by no operation of the key at all). Removing any one of its
-    /// operations, with the observations only that one explained, makes it
-    /// linearizable.
+    /// the operations kept as they completed: the core of the anomaly.
+    /// Making any one more of them unknown (or removing it, for a read)
+    /// makes the history linearizable, but for the last write before the
+    /// stuck operation, kept to pin the state there.
     pub ops: Vec<Op>,
+    /// The history entries of the operations of unknown outcome that remain,
+    /// weakened ones or unknown from the start, whatever their completion
+    /// says: where the other possible states come from. At most 50 are
+    /// listed, those that wrote a state of `states` first.
+    #[serde(default)]
+    pub context: Vec<Op>,
     /// `Op.index` of the invocation of the operation that could not be
     /// placed.
     pub stuck: Vec<u64>,
-    /// The model states possible just before that operation.
+    /// The model states possible just before that operation, with the
+    /// `context` operations taken as unknown.
     pub states: Vec<Value>,
     pub explanation: String,
     /// Operations of the key (failed ones and reads of unknown outcome
-    /// aside) left out of `ops`.
+    /// aside) in neither `ops` nor `context`.
     #[serde(default)]
     pub omitted: usize,
 }

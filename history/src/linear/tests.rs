@@ -46,15 +46,18 @@ fn a_read_of_a_value_never_written_is_not_linearizable() {
     let report = check(&h, &CheckOptions::default()).unwrap();
     assert_eq!(report.verdict, Verdict::Invalid);
     let c = report.keys[0].counterexample.as_ref().unwrap();
-    // The read alone is the core: no operation wrote 3.
+    // The read is the core: no operation wrote 3. The write, the last one
+    // before it, stays as it completed and pins the state.
     assert_eq!(c.stuck, vec![2]);
-    assert_eq!(c.ops, h[2..].to_vec());
-    assert_eq!(c.omitted, 1);
-    assert_eq!(c.states, vec![Value::Null]);
+    assert_eq!(c.ops, h);
+    assert_eq!(c.omitted, 0);
+    assert_eq!(c.states, vec![json!(1)]);
     assert_eq!(
         c.explanation,
-        "read of key k1 returned 3 but the register could only be null at that point"
+        "read of key k1 returned 3, but after write 1 completed the register could \
+         only be 1 at that point"
     );
+    assert_unknown_context_still_fails(c, ModelKind::CasRegister);
 }
 
 #[test]
@@ -237,8 +240,10 @@ fn counterexamples_explain_themselves_stale_read() {
     assert_eq!(c.states, vec![json!(2)]);
     assert_eq!(
         c.explanation,
-        "read of key k returned 1 but the register could only be 2 at that point"
+        "read of key k returned 1, but after write 1 and write 2 completed the \
+         register could only be 2 at that point"
     );
+    assert_unknown_context_still_fails(c, ModelKind::CasRegister);
 }
 
 #[test]
@@ -262,7 +267,107 @@ fn counterexamples_explain_themselves_every_observed_value_is_written_in_the_cor
     };
     assert!(written(&json!(3)), "{:?}", c.ops);
     assert!(c.ops.len() <= 6, "{:?}", c.ops);
-    assert_eq!(c.states, vec![json!(6)]);
+    assert!(c.states.contains(&json!(6)), "{:?}", c.states);
+    assert!(!c.states.contains(&json!(3)), "{:?}", c.states);
+    assert_unknown_context_still_fails(c, ModelKind::CasRegister);
+}
+
+/// The counterexample's operations, with those of its context taken as
+/// unknown, are not linearizable on their own.
+fn assert_unknown_context_still_fails(c: &Counterexample, model: ModelKind) {
+    let mut h = c.ops.clone();
+    h.extend(c.context.iter().map(|op| Op {
+        kind: if op.kind == Invoke { Invoke } else { Info },
+        ..op.clone()
+    }));
+    h.sort_by_key(|op| op.index);
+    let opts = CheckOptions {
+        model,
+        ..CheckOptions::default()
+    };
+    let again = decide(&h, &opts).unwrap();
+    assert_eq!(again.verdict, Verdict::Invalid, "{h:?}");
+}
+
+fn counterexample(h: &[Op]) -> Counterexample {
+    let report = check(h, &CheckOptions::default()).unwrap();
+    assert_eq!(report.verdict, Verdict::Invalid);
+    report.keys[0].counterexample.clone().unwrap()
+}
+
+#[test]
+fn counterexamples_blame_the_read_not_a_cas_that_explains_its_own_value() {
+    // Regression D1: write 1, cas 1->4, cas 4->4, then read 1, one after the
+    // other. The anomaly is the read of 1 after 4 was written.
+    let h = history(
+        Some("k"),
+        &[
+            (1, Invoke, "write", json!(1)),
+            (1, Done, "write", json!(1)),
+            (1, Invoke, "cas", json!([1, 4])),
+            (1, Done, "cas", json!([1, 4])),
+            (1, Invoke, "cas", json!([4, 4])),
+            (1, Done, "cas", json!([4, 4])),
+            (2, Invoke, "read", Value::Null),
+            (2, Done, "read", json!(1)),
+        ],
+    );
+    let c = counterexample(&h);
+    assert_eq!(c.stuck, vec![6], "{}", c.explanation);
+    assert_eq!(c.states, vec![json!(4)], "{}", c.explanation);
+    assert!(
+        c.explanation
+            .starts_with("read of key k returned 1, but after"),
+        "{}",
+        c.explanation
+    );
+    assert_unknown_context_still_fails(&c, ModelKind::CasRegister);
+}
+
+#[test]
+fn counterexamples_never_blame_a_read_whose_write_preceded_it() {
+    // Regression D2: write 0, read 0, write 1, write 0 (each completed
+    // before the next), then read 1. The first read is correct; the last
+    // read is the anomaly.
+    let h = history(
+        Some("k"),
+        &[
+            (1, Invoke, "write", json!(0)),
+            (1, Done, "write", json!(0)),
+            (2, Invoke, "read", Value::Null),
+            (2, Done, "read", json!(0)),
+            (1, Invoke, "write", json!(1)),
+            (1, Done, "write", json!(1)),
+            (1, Invoke, "write", json!(0)),
+            (1, Done, "write", json!(0)),
+            (2, Invoke, "read", Value::Null),
+            (2, Done, "read", json!(1)),
+        ],
+    );
+    let c = counterexample(&h);
+    assert_eq!(c.stuck, vec![8], "{}", c.explanation);
+    assert!(c.states.contains(&json!(0)), "{:?}", c.states);
+    assert!(!c.ops.iter().any(|op| op.index == 2), "{:?}", c.ops);
+    assert_unknown_context_still_fails(&c, ModelKind::CasRegister);
+}
+
+#[test]
+fn counterexamples_show_the_state_a_completed_write_left() {
+    // Regression D3: write 1, then read 2. The register was certainly 1.
+    let h = history(
+        Some("k"),
+        &[
+            (1, Invoke, "write", json!(1)),
+            (1, Done, "write", json!(1)),
+            (2, Invoke, "read", Value::Null),
+            (2, Done, "read", json!(2)),
+        ],
+    );
+    let c = counterexample(&h);
+    assert_eq!(c.ops, h);
+    assert!(c.context.is_empty(), "{:?}", c.context);
+    assert_eq!(c.states, vec![json!(1)]);
+    assert_unknown_context_still_fails(&c, ModelKind::CasRegister);
 }
 
 #[test]
