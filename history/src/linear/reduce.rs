@@ -25,6 +25,25 @@ const LIST_CAP: usize = 32;
 /// which only prunes less.
 const MANY: u32 = u32::MAX;
 
+/// `list` as kept: itself when short enough, else `[MANY]`.
+fn capped(list: Vec<u32>) -> Vec<u32> {
+    if list.len() > LIST_CAP {
+        vec![MANY]
+    } else {
+        list
+    }
+}
+
+/// The operations (by position) for which `pred` holds, capped.
+fn matching(ops: &[KeyOp], pred: impl Fn(&KeyOp) -> bool) -> Vec<u32> {
+    capped(
+        (0..ops.len() as u32)
+            .filter(|&i| pred(&ops[i as usize]))
+            .take(LIST_CAP + 1)
+            .collect(),
+    )
+}
+
 /// For each state, the operations that could observe it: reads of it, cas
 /// from it, and for kv the gets that returned it followed by more.
 #[derive(Default)]
@@ -66,11 +85,7 @@ impl Observers {
                 by_value
             });
             let list = by_value.get(&state).cloned().unwrap_or_default();
-            self.by_state[at] = Some(if list.len() > LIST_CAP {
-                vec![MANY]
-            } else {
-                list
-            });
+            self.by_state[at] = Some(capped(list));
         }
         let list = self.by_state[at].get_or_insert_with(|| {
             let text = states.text(state);
@@ -79,15 +94,7 @@ impl Observers {
                 Step::Read(v) | Step::Cas(v, _) => v == state,
                 _ => false,
             };
-            let list: Vec<u32> = (0..ops.len() as u32)
-                .filter(|&i| sees(&ops[i as usize]))
-                .take(LIST_CAP + 1)
-                .collect();
-            if list.len() > LIST_CAP {
-                vec![MANY]
-            } else {
-                list
-            }
+            matching(ops, sees)
         });
         list.iter().any(|&o| o == MANY || !has(bits, o as usize))
     }
@@ -139,15 +146,7 @@ impl Prefixes {
                     }
                     _ => false,
                 };
-                let list: Vec<u32> = (0..ops.len() as u32)
-                    .filter(|&p| starts(&ops[p as usize]))
-                    .take(LIST_CAP + 1)
-                    .collect();
-                if list.len() > LIST_CAP {
-                    vec![MANY]
-                } else {
-                    list
-                }
+                matching(ops, starts)
             })
             .collect();
         Prefixes { gets, resets }
